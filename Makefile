@@ -1,0 +1,37 @@
+# Two commands for users: `make demo` and `make test`. Both set up .venv themselves.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml requirements/dev.lock
+	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+	@test -x $(PY) || $(UV) venv $(VENV) --python python3.11 -q
+	$(UV) pip sync -q --python $(PY) requirements/dev.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest
+
+demo: $(STAMP)
+	$(PY) -m airflow_provider_integrations.demo
+
+bench: $(STAMP)
+	@echo "benchmarks arrive with the connectors and loaders (see README: status)"
+
+# Regenerate the pinned environment after changing dependencies in pyproject.toml.
+lock:
+	$(UV) pip compile pyproject.toml --extra sandbox --extra dev --python-version 3.11 -q -o requirements/dev.lock
+
+clean:
+	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache

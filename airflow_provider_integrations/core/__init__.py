@@ -1,0 +1,1 @@
+"""Airflow-free building blocks: errors, HTTP, pagination, watermarks and the dead-letter queue."""

@@ -1,0 +1,1 @@
+"""Pure SQL helpers: validated identifiers and statement builders."""

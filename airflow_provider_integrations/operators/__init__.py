@@ -1,0 +1,1 @@
+"""Airflow operators: thin recipes over the core and the connectors."""
