@@ -166,6 +166,24 @@ def safe_url(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.host}{port}{url.path}"
 
 
+class _QueryStringScrubber(logging.Filter):
+    """httpx logs every request's full URL at INFO; query strings can hold keys, so drop them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(safe_url(a) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def _scrub_httpx_logs() -> None:
+    httpx_log = logging.getLogger("httpx")
+    if not any(isinstance(f, _QueryStringScrubber) for f in httpx_log.filters):
+        httpx_log.addFilter(_QueryStringScrubber())
+
+
+_scrub_httpx_logs()
+
+
 class HttpClient:
     """Retrying, rate-limited, circuit-broken HTTP client for one system.
 
@@ -307,7 +325,7 @@ class HttpClient:
         self.calls += 1
         try:
             response = self._client.send(request, stream=True)
-            if read_body:
+            if read_body or response.status_code >= 400:
                 response.read()
         except httpx.TransportError as exc:
             breaker.record_failure()
@@ -321,9 +339,7 @@ class HttpClient:
         if error is None:
             breaker.record_success()
             return response
-        if not read_body:
-            response.read()
-            response.close()
+        response.close()
         if isinstance(error, TransientError) and not isinstance(error, RateLimitedError):
             breaker.record_failure()
         else:

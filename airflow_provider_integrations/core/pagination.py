@@ -121,7 +121,8 @@ class OffsetPaginator(Paginator[int]):
 
     `total_from` reads the reported total from a page (None when the page does not say); paging ends at
     an empty or short page or when the total is reached. Ending with fewer records than the total raises
-    :class:`PaginationError`: a server cap must never truncate a stream silently.
+    :class:`PaginationError`: a server cap must never truncate a stream silently. The total counts the
+    whole result set, so paging from `start` expects `total - start` records.
     """
 
     def __init__(
@@ -159,18 +160,22 @@ class OffsetPaginator(Paginator[int]):
         more = self._has_more_from(page)
         if more is False or not page.records:
             return None
-        if self.total is not None and got >= self.total:
+        if self.total is not None and got >= self._expected(self.total):
             return None
         if more is None and self.total is None and len(page.records) < self.limit:
             return None
         return self._offset
 
+    def _expected(self, total: int) -> int:
+        """Records due from `start` on: the server's total counts the whole result set."""
+        return max(total - self._start, 0)
+
     def finish(self) -> None:
         got = self._offset - self._start
-        if self.total is not None and got != self.total:
+        if self.total is not None and got != self._expected(self.total):
             raise PaginationError(
-                f"server reported {self.total} records but paging returned {got} "
-                f"in {self.pages} pages of up to {self.limit}: the result was truncated"
+                f"server reported {self.total} records but paging from offset {self._start} returned "
+                f"{got} in {self.pages} pages of up to {self.limit}: the result was truncated"
             )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from airflow_provider_integrations.core.errors import CircuitOpenError, ConfigError
 
 Clock = Callable[[], float]
+_EPSILON = 1e-9  # float refills can land a hair under one whole token
 Sleep = Callable[[float], None]
 
 
@@ -76,7 +77,7 @@ class TokenBucket:
             return 0.0
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
-        if self._tokens >= 1:
+        if self._tokens >= 1 - _EPSILON:
             return 0.0
         return (1 - self._tokens) / self.rate
 

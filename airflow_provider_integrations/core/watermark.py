@@ -28,7 +28,10 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
     if isinstance(value, datetime):
         return require_aware(value, what)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ConfigError(f"{what}: {value!r} is not a valid Unix timestamp in seconds") from None
     if isinstance(value, str):
         text = value.strip()
         if text.endswith("Z"):

@@ -2,7 +2,8 @@
 
 Nothing is ever read, modified and written back. Each written batch is one new object whose name is a
 digest of its entry ids, so a retried task rewrites the same object; each status change is one more small
-object. Reading merges them: the first copy of an entry id wins, the latest status event applies.
+object. Reading merges them: the first created copy of an entry id wins, the latest status event applies.
+Reading scans every object, so a DLQ expected to hold many thousands of entries belongs in the SQL store.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import heapq
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -128,16 +129,18 @@ class ObjectDLQStore(DLQStore):
                 latest[event["id"]] = (when, DLQStatus(event["status"]), event.get("note"))
         return latest
 
-    def _entries(self) -> Iterator[DLQEntry]:
-        seen: set[str] = set()
+    def _entries(self) -> Iterable[DLQEntry]:
+        """Every entry once: where a retried task stored an id twice, the first created copy wins."""
+        first: dict[str, DLQEntry] = {}
         for key in self.blobs.keys(_ENTRIES):
             for line in self.blobs.get(key).splitlines():
                 if not line.strip():
                     continue
                 entry = DLQEntry.from_json(json.loads(line))
-                if entry.id not in seen:
-                    seen.add(entry.id)
-                    yield entry
+                kept = first.get(entry.id)
+                if kept is None or entry.created_at < kept.created_at:
+                    first[entry.id] = entry
+        return first.values()
 
     def _list(self, where: DLQFilter, limit: int) -> list[DLQEntry]:
         statuses = self._statuses()

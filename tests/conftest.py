@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_integrations.sandbox.scripted_http import ScriptedHttpServer
+
+
+@pytest.fixture
+def http_server() -> Iterator[ScriptedHttpServer]:
+    with ScriptedHttpServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto's S3 server on a free local port, spoken to over real HTTP."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_url: str) -> Iterator[tuple[Any, str]]:
+    """A fresh bucket on the moto server and a boto3 client pointed at it."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="sandbox-access-key",
+        aws_secret_access_key="sandbox-secret-key",
+    )
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    yield client, bucket
+
+
+@pytest.fixture
+def pg_conn() -> Iterator[Any]:
+    """A connection to the machine's real PostgreSQL (database `test`)."""
+    import psycopg2
+
+    dsn = os.environ.get("TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test")
+    conn = psycopg2.connect(dsn)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
