@@ -156,23 +156,18 @@ class OffsetPaginator(Paginator[int]):
                 )
             self.total = total
         self._offset += len(page.records)
-        got = self._offset - self._start
         more = self._has_more_from(page)
         if more is False or not page.records:
             return None
-        if self.total is not None and got >= self._expected(self.total):
+        if self.total is not None and self._offset >= self.total:
             return None
         if more is None and self.total is None and len(page.records) < self.limit:
             return None
         return self._offset
 
-    def _expected(self, total: int) -> int:
-        """Records due from `start` on: the server's total counts the whole result set."""
-        return max(total - self._start, 0)
-
     def finish(self) -> None:
         got = self._offset - self._start
-        if self.total is not None and got != self._expected(self.total):
+        if self.total is not None and self._offset != max(self.total, self._start):
             raise PaginationError(
                 f"server reported {self.total} records but paging from offset {self._start} returned "
                 f"{got} in {self.pages} pages of up to {self.limit}: the result was truncated"
