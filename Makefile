@@ -24,7 +24,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
-	$(PY) -m airflow_provider_integrations.demo
+	$(PY) scripts/demo.py
 
 bench: $(STAMP)
 	@echo "benchmarks arrive with the connectors and loaders (see README: status)"

@@ -7,6 +7,7 @@ Used to prove the HTTP client's retry, rate-limit and circuit-breaker behaviour 
         ...  # call server.url + "/things"
 
 Each path answers with its scripted replies in order; the last one repeats once the script runs out.
+`route(path, fn)` answers with `fn(request)` instead, for replies that depend on the request.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import struct
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,6 +58,7 @@ class ScriptedHttpServer:
 
     def __init__(self) -> None:
         self._scripts: dict[str, list[Reply]] = defaultdict(lambda: [Reply(404, json={"error": "no script"})])
+        self._routes: dict[str, Callable[[Seen], Reply]] = {}
         self._lock = threading.Lock()
         self.requests: list[Seen] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -79,6 +82,10 @@ class ScriptedHttpServer:
         with self._lock:
             self._scripts[path] = list(replies)
 
+    def route(self, path: str, answer: Callable[[Seen], Reply]) -> None:
+        with self._lock:
+            self._routes[path] = answer
+
     def seen(self, path: str) -> list[Seen]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
@@ -86,8 +93,11 @@ class ScriptedHttpServer:
     def _next_reply(self, seen: Seen) -> Reply:
         with self._lock:
             self.requests.append(seen)
-            script = self._scripts[seen.path]
-            return script.pop(0) if len(script) > 1 else script[0]
+            answer = self._routes.get(seen.path)
+            if answer is None:
+                script = self._scripts[seen.path]
+                return script.pop(0) if len(script) > 1 else script[0]
+        return answer(seen)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
