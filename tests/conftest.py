@@ -65,3 +65,30 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def fakesnow_kwargs() -> Iterator[dict[str, Any]]:
+    """fakesnow's server: Snowflake's wire protocol on a local port, for snowflake-connector-python."""
+    import fakesnow
+
+    from airflow_provider_integrations.sandbox import fakesnow_fixes
+
+    fakesnow_fixes.apply()
+    with fakesnow.server() as kwargs:
+        yield kwargs
+
+
+@pytest.fixture
+def snowflake_conn(fakesnow_kwargs: dict[str, Any]) -> Iterator[Any]:
+    import snowflake.connector
+
+    conn = snowflake.connector.connect(**fakesnow_kwargs)
+    with conn.cursor() as cursor:
+        cursor.execute("CREATE DATABASE IF NOT EXISTS TESTS")
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS TESTS.PUBLIC")
+        cursor.execute("USE SCHEMA TESTS.PUBLIC")
+    try:
+        yield conn
+    finally:
+        conn.close()

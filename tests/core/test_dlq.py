@@ -1,4 +1,5 @@
-"""DLQ stores round-trip on a local directory, on S3 through moto's server and on real PostgreSQL."""
+"""DLQ stores round-trip on a local directory, on S3 through moto's server, on real PostgreSQL and on
+Snowflake's protocol through fakesnow's server."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def entry(
     )
 
 
-@pytest.fixture(params=["local", "s3", "postgres"])
+@pytest.fixture(params=["local", "s3", "postgres", "snowflake"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DLQStore]:
     if request.param == "local":
         yield LocalDLQStore(tmp_path / "dlq")
@@ -55,11 +56,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DLQStore]:
         client, bucket = request.getfixturevalue("s3_bucket")
         yield S3DLQStore(client, bucket, prefix="dead-letters")
     else:
-        conn = request.getfixturevalue("pg_conn")
+        conn = request.getfixturevalue("pg_conn" if request.param == "postgres" else "snowflake_conn")
         table = f"dlq_test_{uuid.uuid4().hex[:10]}"
         yield SqlDLQStore(conn, table)
-        with conn.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor = conn.cursor()
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.close()
         conn.commit()
 
 
