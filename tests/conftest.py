@@ -92,3 +92,17 @@ def snowflake_conn(fakesnow_kwargs: dict[str, Any]) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The whole sandbox (moto S3, fakesnow, SaaS emulator), started once per test session."""
+    from airflow_provider_integrations.sandbox import runner
+
+    data_dir = tmp_path_factory.mktemp("sandbox")
+    ports = {"s3": _free_port(), "snowflake": _free_port(), "saas": _free_port()}
+    info = runner.up(data_dir, ports=ports, seed=1234)
+    try:
+        yield info
+    finally:
+        runner.down(data_dir)

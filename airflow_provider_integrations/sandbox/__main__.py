@@ -1,0 +1,103 @@
+"""`python -m airflow_provider_integrations.sandbox up|down|status|env`.
+
+up       start S3, Snowflake and the SaaS emulator in the background; write .sandbox/sandbox.env
+down     stop them
+status   say whether they run and where
+env      print the environment file (load it with `set -a; . .sandbox/sandbox.env; set +a`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from airflow_provider_integrations.sandbox import runner
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_integrations.sandbox")
+    parser.add_argument("--data-dir", type=Path, default=Path(".sandbox"))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    start = commands.add_parser("up", help="start everything in the background")
+    start.add_argument("--seed", type=int, default=0)
+    start.add_argument("--s3-port", type=int, default=runner.DEFAULT_PORTS["s3"])
+    start.add_argument("--snowflake-port", type=int, default=runner.DEFAULT_PORTS["snowflake"])
+    start.add_argument("--saas-port", type=int, default=runner.DEFAULT_PORTS["saas"])
+    start.add_argument(
+        "--sizes", default="{}", help='records per stream, e.g. {"salesforce/Account": 100000}'
+    )
+    commands.add_parser("down", help="stop everything")
+    commands.add_parser("status", help="report what runs")
+    commands.add_parser("env", help="print the environment file")
+
+    stores = commands.add_parser("serve-stores", help="(internal) run moto and fakesnow in the foreground")
+    stores.add_argument("--s3-port", type=int, required=True)
+    stores.add_argument("--snowflake-port", type=int, required=True)
+
+    saas = commands.add_parser("serve-saas", help="(internal) run the SaaS emulator in the foreground")
+    saas.add_argument("--port", type=int, required=True)
+    saas.add_argument("--seed", type=int, default=0)
+    saas.add_argument("--cert", required=True)
+    saas.add_argument("--key", required=True)
+    saas.add_argument("--sizes", default="{}")
+
+    args = parser.parse_args(argv)
+    data_dir: Path = args.data_dir
+
+    if args.command == "up":
+        ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
+        info = runner.up(data_dir, ports=ports, seed=args.seed, sizes=json.loads(args.sizes))
+        print(
+            f"sandbox up: S3 {info.s3_url}, Snowflake 127.0.0.1:{info.snowflake_port}, SaaS {info.saas_url}"
+        )
+        print(f"environment: {data_dir / 'sandbox.env'}")
+        return 0
+    if args.command == "down":
+        print("sandbox stopped" if runner.down(data_dir) else "sandbox was not running")
+        return 0
+    if args.command == "status":
+        info = runner.status(data_dir)
+        if info is None:
+            print("sandbox: not running")
+            return 1
+        print(json.dumps({"s3": info.s3_url, "snowflake_port": info.snowflake_port, "saas": info.saas_url,
+                          "admin": info.admin_url, "pids": info.pids}, indent=2))  # fmt: skip
+        return 0
+    if args.command == "env":
+        sys.stdout.write((data_dir / "sandbox.env").read_text())
+        return 0
+    if args.command == "serve-stores":
+        return _serve_stores(data_dir, args.s3_port, args.snowflake_port)
+    return _serve_saas(args.port, args.seed, args.cert, args.key, json.loads(args.sizes))
+
+
+def _serve_stores(data_dir: Path, s3_port: int, snowflake_port: int) -> int:
+    import uvicorn
+
+    from airflow_provider_integrations.sandbox import stores
+
+    s3 = stores.start_s3(s3_port)
+    try:
+        app = stores.snowflake_app(data_dir / "snowflake", f"http://127.0.0.1:{s3_port}")
+        uvicorn.run(app, host="127.0.0.1", port=snowflake_port, log_level="warning")
+    finally:
+        s3.stop()
+    return 0
+
+
+def _serve_saas(port: int, seed: int, cert: str, key: str, sizes: dict[str, int]) -> int:
+    import uvicorn
+
+    from airflow_provider_integrations.sandbox.emulator.app import EmulatorState, create_app
+    from airflow_provider_integrations.sandbox.emulator.systems import SYSTEMS
+
+    app = create_app(EmulatorState(seed=seed, sizes=sizes), SYSTEMS)
+    uvicorn.run(app, host="127.0.0.1", port=port, ssl_certfile=cert, ssl_keyfile=key, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
