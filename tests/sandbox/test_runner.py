@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shlex
+import ssl
 from typing import Any
 
 import boto3
@@ -39,7 +40,9 @@ def test_env_file_has_a_connection_per_system_and_loads_in_a_shell(sandbox: Any)
 
 
 def test_admin_api_answers_over_verified_tls(sandbox: Any) -> None:
-    response = httpx.get(f"{sandbox.admin_url}/health", verify=sandbox.ca_bundle)
+    response = httpx.get(
+        f"{sandbox.admin_url}/health", verify=ssl.create_default_context(cafile=sandbox.ca_bundle)
+    )
     assert response.json()["ok"] is True
     assert response.json()["seed"] == 1234
 
@@ -65,3 +68,44 @@ def test_snowflake_copies_parquet_from_the_sandbox_s3(sandbox: Any) -> None:
     cursor.execute("SELECT ID, AMOUNT FROM copy_test ORDER BY ID")
     assert cursor.fetchall() == [("a", 1), ("b", 2), ("c", 3)]
     conn.close()
+
+
+def test_cli_up_status_down_and_snowflake_data_survives_a_restart(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from airflow_provider_integrations.sandbox import runner
+
+    ports = [str(runner.free_port()) for _ in range(3)]
+    base = [sys.executable, "-m", "airflow_provider_integrations.sandbox", "--data-dir", str(tmp_path)]
+    up = [*base, "up", "--s3-port", ports[0], "--snowflake-port", ports[1], "--saas-port", ports[2]]
+
+    def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, capture_output=True, text=True, timeout=90)
+
+    assert run([*base, "status"]).returncode == 1
+    try:
+        started = run(up)
+        assert started.returncode == 0, started.stderr
+        assert "sandbox up" in started.stdout
+        assert json.loads(run([*base, "status"]).stdout)["saas"].endswith(ports[2])
+        info = runner.status(tmp_path)
+        assert info is not None
+        conn = snowflake.connector.connect(**info.snowflake_kwargs())
+        conn.cursor().execute("CREATE TABLE kept (ID INTEGER)")
+        conn.cursor().execute("INSERT INTO kept VALUES (42)")
+        conn.close()
+        assert "sandbox stopped" in run([*base, "down"]).stdout
+        assert runner.status(tmp_path) is None
+
+        assert run(up).returncode == 0
+        info = runner.status(tmp_path)
+        assert info is not None
+        conn = snowflake.connector.connect(**info.snowflake_kwargs())
+        cursor = conn.cursor()
+        cursor.execute("SELECT ID FROM kept")
+        assert cursor.fetchall() == [(42,)]
+        conn.close()
+    finally:
+        run([*base, "down"])
+    assert (tmp_path / "snowflake" / "SANDBOX.db").exists()

@@ -156,8 +156,11 @@ def _sending(send: Send, extra_headers: dict[str, str], cut_mid_body: bool) -> S
 
 def _endpoint(scope: Scope) -> str:
     """The path with ids and locators folded, so counters group calls by endpoint."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
     parts = []
-    for part in scope["path"].strip("/").split("/"):
+    for part in path.strip("/").split("/"):
         is_id = any(c.isdigit() for c in part) and len(part) > 8
         parts.append("{id}" if is_id else part)
     return "/" + "/".join(parts)
