@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -84,6 +85,7 @@ class HttpSettings:
     rate_limit_burst: float | None = None
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     verify_tls: bool = True
+    ca_bundle: str | None = None
     idempotency_header: str = "Idempotency-Key"
     user_agent: str = "airflow-provider-integrations"
 
@@ -208,7 +210,7 @@ class HttpClient:
         self._client = httpx.Client(
             base_url=settings.base_url,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            verify=settings.verify_tls,
+            verify=_tls_verification(settings),
             transport=transport,
             headers={"User-Agent": settings.user_agent},
             follow_redirects=False,
@@ -328,6 +330,12 @@ class HttpClient:
             if read_body or response.status_code >= 400:
                 response.read()
         except httpx.TransportError as exc:
+            if _tls_refused(exc):
+                raise ConfigError(
+                    f"TLS verification of {safe_url(request.url)} failed: {_root_cause(exc)}; "
+                    "give the server's CA bundle (ca_bundle) rather than turning verification off",
+                    system=self.settings.system,
+                ) from exc
             breaker.record_failure()
             kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
             raise TransientError(
@@ -401,6 +409,27 @@ class HttpClient:
             error,
             wait,
         )
+
+
+def _tls_verification(settings: HttpSettings) -> ssl.SSLContext | bool:
+    if not settings.verify_tls:
+        return False
+    if settings.ca_bundle:
+        return ssl.create_default_context(cafile=settings.ca_bundle)
+    return True
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    for _ in range(20):
+        inner = error.__cause__ or error.__context__
+        if inner is None:
+            break
+        error = inner
+    return error
+
+
+def _tls_refused(error: BaseException) -> bool:
+    return isinstance(_root_cause(error), ssl.SSLCertVerificationError)
 
 
 def _worth_retrying(error: BaseException, safe_to_repeat: bool) -> bool:
