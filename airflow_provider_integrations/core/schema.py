@@ -1,0 +1,211 @@
+"""Stream schemas: the contract a record must meet before it is staged.
+
+A schema is a tuple of typed fields. `validate` coerces what APIs send (numbers as strings in CSV, Unix
+seconds, ISO timestamps with offsets) into one canonical form and raises :class:`RecordError` naming the
+field and the value when a record breaks the contract, so the record can go to the DLQ with its reason.
+Fields the schema does not declare are kept apart (`extra`) for schema evolution to decide on.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from airflow_provider_integrations.core.errors import ConfigError, RecordError
+from airflow_provider_integrations.core.sql.identifiers import validate_identifier
+from airflow_provider_integrations.core.watermark import parse_timestamp
+
+
+class FieldType(enum.StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+    DATE = "date"
+    JSON = "json"
+
+
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float | Decimal):
+        return str(value)
+    raise _Invalid(f"expected text, got {type(value).__name__}")
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _Invalid("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            number = _number(value)
+            if number.is_integer():
+                return int(number)
+    raise _Invalid(f"expected an integer, got {value!r}")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise _Invalid("expected a number, got a boolean")
+    if isinstance(value, int | float | Decimal):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(Decimal(value.strip()))
+        except InvalidOperation:
+            raise _Invalid(f"expected a number, got {value!r}") from None
+    else:
+        raise _Invalid(f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(result):
+        raise _Invalid(f"expected a finite number, got {value!r}")
+    return result
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _Invalid(f"expected a boolean, got {value!r}")
+
+
+def _timestamp(value: Any) -> datetime:
+    try:
+        return parse_timestamp(value, "value")
+    except ConfigError as error:
+        raise _Invalid(f"expected a timestamp, got {value!r}") from error
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise _Invalid(f"expected a date (YYYY-MM-DD), got {value!r}")
+
+
+def _json(value: Any) -> str:
+    try:
+        return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError) as error:
+        raise _Invalid(f"expected JSON-serialisable data: {error}") from None
+
+
+_COERCE: dict[FieldType, Callable[[Any], Any]] = {
+    FieldType.STRING: _string,
+    FieldType.INTEGER: _integer,
+    FieldType.NUMBER: _number,
+    FieldType.BOOLEAN: _boolean,
+    FieldType.TIMESTAMP: _timestamp,
+    FieldType.DATE: _date,
+    FieldType.JSON: _json,
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One declared field: its name as the source spells it, its type, whether it may be empty."""
+
+    name: str
+    type: FieldType = FieldType.STRING
+    required: bool = False
+
+    def __post_init__(self) -> None:
+        validate_identifier(self.name, "field name")
+        object.__setattr__(self, "type", FieldType(self.type))
+
+
+@dataclass(frozen=True)
+class ValidRecord:
+    """A record that met its schema: coerced values of the declared fields, and undeclared extras."""
+
+    values: dict[str, Any]
+    extra: dict[str, Any]
+
+
+class RecordSchema:
+    """The declared fields of a stream, with a validator compiled once for speed."""
+
+    def __init__(self, fields: Iterable[Field], key: Iterable[str] = ()) -> None:
+        self.fields = tuple(fields)
+        if not self.fields:
+            raise ConfigError("a schema needs at least one field")
+        names = [f.name for f in self.fields]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"schema declares {duplicates} more than once")
+        self.key = tuple(key)
+        missing = [k for k in self.key if k not in names]
+        if missing:
+            raise ConfigError(f"key fields {missing} are not in the schema")
+        self._plan = [(f.name, f.required or f.name in self.key, _COERCE[f.type]) for f in self.fields]
+        self._names = frozenset(names)
+
+    @classmethod
+    def from_config(
+        cls, fields: Mapping[str, str | Mapping[str, Any]], key: Iterable[str] = ()
+    ) -> RecordSchema:
+        """Build from YAML-style config: `{"Id": "string", "Amount": {"type": "number", "required": 1}}`."""
+        built = []
+        for name, spec in fields.items():
+            settings = {"type": spec} if isinstance(spec, str) else dict(spec)
+            try:
+                built.append(Field(name, FieldType(settings.pop("type", "string")), **settings))
+            except (ValueError, TypeError) as error:
+                raise ConfigError(f"field {name!r}: {error}") from None
+        return cls(built, key)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def key_of(self, record: Mapping[str, Any]) -> str:
+        return "|".join(str(record.get(k)) for k in self.key)
+
+    def validate(self, record: Mapping[str, Any]) -> ValidRecord:
+        """Coerce `record` to the schema or raise :class:`RecordError` naming the field and value."""
+        values: dict[str, Any] = {}
+        for name, required, coerce in self._plan:
+            raw = record.get(name)
+            if raw is None or raw == "":
+                if required:
+                    raise RecordError(f"{name} is required but missing", record_key=self._key_or_none(record))
+                values[name] = None
+                continue
+            try:
+                values[name] = coerce(raw)
+            except _Invalid as error:
+                raise RecordError(f"{name}: {error}", record_key=self._key_or_none(record)) from None
+        extra = {k: v for k, v in record.items() if k not in self._names}
+        return ValidRecord(values, extra)
+
+    def _key_or_none(self, record: Mapping[str, Any]) -> str | None:
+        return self.key_of(record) if self.key else None
