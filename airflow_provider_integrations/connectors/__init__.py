@@ -1,0 +1,1 @@
+"""Airflow-free connectors: one module per system."""

@@ -1,0 +1,137 @@
+"""What every connector offers: streams declared as data, reads as record generators, per-record writes.
+
+A connector is Airflow-free. It gets an authenticated :class:`HttpClient` and a stream catalog, and turns
+them into `read(stream, window)` (a generator: records are never held together in memory) and
+`write(target, operation, records)` (a generator of one :class:`WriteResult` per record).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, ClassVar
+
+import yaml
+
+from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.http import HttpClient
+from airflow_provider_integrations.core.schema import RecordSchema
+from airflow_provider_integrations.core.watermark import Window
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One readable stream, declared as data.
+
+    `source` is the system's name for it (object, table, endpoint); `cursor` is the (timestamp, id)
+    pair incremental reads order and filter by; `options` carries system-specific settings.
+    """
+
+    name: str
+    source: str
+    schema: RecordSchema
+    primary_key: tuple[str, ...]
+    cursor: tuple[str, str] | None = None
+    deletes: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def incremental(self) -> bool:
+        return self.cursor is not None
+
+    @classmethod
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> Stream:
+        """Build from catalog YAML: source, primary_key, cursor, deletes, fields, options."""
+        try:
+            key = tuple(config["primary_key"])
+            cursor = config.get("cursor")
+            return cls(
+                name=name,
+                source=str(config.get("source", name)),
+                schema=RecordSchema.from_config(config["fields"], key=key),
+                primary_key=key,
+                cursor=(str(cursor[0]), str(cursor[1])) if cursor else None,
+                deletes=bool(config.get("deletes", False)),
+                options=dict(config.get("options", {})),
+            )
+        except KeyError as missing:
+            raise ConfigError(f"stream {name!r} is missing {missing}") from None
+        except (TypeError, IndexError) as error:
+            raise ConfigError(f"stream {name!r} is malformed: {error}") from None
+
+
+class WriteOutcome(enum.StrEnum):
+    SUCCESS = "success"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What happened to one record sent to a system."""
+
+    key: str
+    outcome: WriteOutcome
+    destination_id: str | None = None
+    created: bool | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+def load_catalog(
+    package_file: str, extra: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Stream]:
+    """The streams shipped in `catalogs/<package_file>`, plus or overridden by `extra` from user config."""
+    text = (
+        resources.files("airflow_provider_integrations.connectors.catalogs")
+        .joinpath(package_file)
+        .read_text()
+    )
+    declared: dict[str, Mapping[str, Any]] = dict(yaml.safe_load(text)["streams"])
+    declared.update(extra or {})
+    return {name: Stream.from_config(name, config) for name, config in declared.items()}
+
+
+class Connector(abc.ABC):
+    """Base of the five connectors."""
+
+    system: ClassVar[str]
+
+    def __init__(self, client: HttpClient, streams: Mapping[str, Stream]) -> None:
+        self.client = client
+        self.streams = dict(streams)
+
+    def stream(self, name: str) -> Stream:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.system} has no stream {name!r}; known: {sorted(self.streams)} "
+                "(declare custom streams in the connection's or the DAG's stream config)"
+            ) from None
+
+    @abc.abstractmethod
+    def check(self) -> str:
+        """Make one cheap authenticated call; return a line saying what was reached."""
+
+    @abc.abstractmethod
+    def read(self, stream: str, window: Window | None = None) -> Iterator[dict[str, Any]]:
+        """Records of `stream`: all of them, or those changed within `window` [start, end)."""
+
+    @abc.abstractmethod
+    def write(
+        self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str
+    ) -> Iterator[WriteResult]:
+        """Send records; yield one result per record, keyed by its `key_field` value."""
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Stream catalogs shipped with the connectors (YAML)."""
