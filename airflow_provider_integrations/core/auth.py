@@ -118,6 +118,11 @@ class OAuth2Token:
         with self._lock:
             self._token = self._fetch(use_refresh_token=True)
 
+    def close(self) -> None:
+        closer = getattr(self._post, "close", None)
+        if callable(closer):
+            closer()
+
     def _expiring(self, token: Token) -> bool:
         return token.expires_at is not None and self._clock() >= token.expires_at - self._early
 
@@ -157,13 +162,17 @@ class OAuth2Token:
         )
 
 
-def token_requester(client: HttpClient) -> TokenRequester:
+class TokenPoster:
     """Token requests through an un-authenticated client (retried: a token grant is safe to repeat)."""
 
-    def post(url: str, form: Mapping[str, str], headers: Mapping[str, str]) -> httpx.Response:
-        return client.request("POST", url, data=form, headers=headers, idempotent=True)
+    def __init__(self, client: HttpClient) -> None:
+        self.client = client
 
-    return post
+    def __call__(self, url: str, form: Mapping[str, str], headers: Mapping[str, str]) -> httpx.Response:
+        return self.client.request("POST", url, data=form, headers=headers, idempotent=True)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _oauth_error(error: IntegrationError) -> str:

@@ -97,7 +97,10 @@ class HttpSettings:
 
 
 class Authenticator(Protocol):
-    """Puts credentials on a request; `refresh` gets new ones after the server refused the old."""
+    """Puts credentials on a request; `refresh` gets new ones after the server refused the old.
+
+    An authenticator with a `close()` method is closed with the client that uses it.
+    """
 
     def apply(self, request: httpx.Request) -> None: ...
 
@@ -198,6 +201,7 @@ class HttpClient:
         *,
         auth: Authenticator | None = None,
         classify_error: ErrorClassifier | None = None,
+        on_response: Callable[[httpx.Response], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
@@ -205,6 +209,7 @@ class HttpClient:
         self.settings = settings
         self._auth = auth
         self._classify = classify_error or (lambda r: default_error_for(r, settings.system))
+        self._on_response = on_response
         self._sleep = sleep
         self._clock = clock
         self._client = httpx.Client(
@@ -227,6 +232,9 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
+        closer = getattr(self._auth, "close", None)
+        if callable(closer):
+            closer()
 
     def breaker_for(self, host: str) -> CircuitBreaker:
         if host not in self._breakers:
@@ -346,6 +354,8 @@ class HttpClient:
         error = self._classify(response)
         if error is None:
             breaker.record_success()
+            if self._on_response is not None:
+                self._on_response(response)
             return response
         response.close()
         if isinstance(error, TransientError) and not isinstance(error, RateLimitedError):

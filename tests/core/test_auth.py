@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from airflow_provider_integrations.core.auth import BasicAuth, BearerKey, OAuth2Token, token_requester
+from airflow_provider_integrations.core.auth import BasicAuth, BearerKey, OAuth2Token, TokenPoster
 from airflow_provider_integrations.core.errors import AuthError
 from airflow_provider_integrations.core.http import HttpClient, HttpSettings, RetryPolicy
 from airflow_provider_integrations.sandbox.scripted_http import Reply, ScriptedHttpServer
@@ -33,7 +33,7 @@ def make_token(server: ScriptedHttpServer, clock: Clock) -> tuple[OAuth2Token, H
         "username": "u",
         "password": "p",
     }
-    return OAuth2Token(f"{server.url}/token", lambda: grant, token_requester(client), clock=clock), client
+    return OAuth2Token(f"{server.url}/token", lambda: grant, TokenPoster(client), clock=clock), client
 
 
 def forms(server: ScriptedHttpServer) -> list[dict[str, str]]:

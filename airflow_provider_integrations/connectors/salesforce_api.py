@@ -1,0 +1,182 @@
+"""Salesforce plumbing shared by reads and writes: settings, OAuth grants, errors, SOQL, the budget guard."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from airflow_provider_integrations.core.auth import OAuth2Token, TokenPoster
+from airflow_provider_integrations.core.errors import (
+    AuthError,
+    ConfigError,
+    IntegrationError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from airflow_provider_integrations.core.http import HttpClient, HttpSettings, default_error_for
+
+SYSTEM = "salesforce"
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+@dataclass(frozen=True)
+class SalesforceSettings:
+    """How to reach and authenticate to one Salesforce org.
+
+    `auth` is "password" (username, password + security token), "refresh_token" or "jwt" (connected app
+    certificate: `private_key` PEM, `username`). `budget_share` stops a task before that share of the
+    org's daily API requests is used; reads above `bulk_threshold` records use Bulk API 2.0.
+    """
+
+    login_url: str
+    client_id: str
+    client_secret: str | None = None
+    username: str | None = None
+    password: str | None = None
+    security_token: str = ""
+    refresh_token: str | None = None
+    private_key: str | None = None
+    auth: str = "password"
+    api_version: str = "59.0"
+    budget_share: float = 0.9
+    bulk_threshold: int = 50_000
+    ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        needs = {
+            "password": ("client_id", "username", "password"),
+            "refresh_token": ("client_id", "refresh_token"),
+            "jwt": ("client_id", "username", "private_key"),
+        }
+        if self.auth not in needs:
+            raise ConfigError(f"salesforce auth must be one of {sorted(needs)}, got {self.auth!r}")
+        missing = [name for name in needs[self.auth] if not getattr(self, name)]
+        if missing:
+            raise ConfigError(f"salesforce {self.auth} auth needs {', '.join(missing)} in the connection")
+        if not re.fullmatch(r"\d{2,3}\.0", self.api_version):
+            raise ConfigError(f"salesforce api_version must look like 59.0, got {self.api_version!r}")
+        if not 0 < self.budget_share <= 1:
+            raise ConfigError(f"budget_share must be in (0, 1], got {self.budget_share}")
+
+    def grant(self) -> dict[str, str]:
+        """Form fields of the configured OAuth grant."""
+        if self.auth == "jwt":
+            import jwt
+
+            claims = {
+                "iss": self.client_id,
+                "sub": self.username,
+                "aud": self.login_url,
+                "exp": int(time.time()) + 180,
+            }
+            assertion = jwt.encode(claims, self.private_key or "", algorithm="RS256")
+            return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+        base = {"client_id": self.client_id, "client_secret": self.client_secret or ""}
+        if self.auth == "refresh_token":
+            return {**base, "grant_type": "refresh_token", "refresh_token": self.refresh_token or ""}
+        password = f"{self.password}{self.security_token}"
+        return {**base, "grant_type": "password", "username": self.username or "", "password": password}
+
+
+def salesforce_error(response: httpx.Response) -> IntegrationError | None:
+    """Salesforce answers errors as `[{"errorCode", "message"}]`; map the codes onto the error tree."""
+    if response.status_code < 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+    code, message = str(first.get("errorCode", "")), str(first.get("message", ""))
+    if not code:
+        return default_error_for(response, SYSTEM)
+    text = f"{code}: {message}"
+    if code == "INVALID_SESSION_ID":
+        return AuthError(text, system=SYSTEM, code=code)
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return PermanentError(
+            f"{text} (the org's daily API request limit is spent; the task can run again once it resets)",
+            system=SYSTEM,
+            code=code,
+        )
+    if code in ("INVALID_QUERY_LOCATOR", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"):
+        return TransientError(text, system=SYSTEM, code=code)
+    if response.status_code == 429:
+        return RateLimitedError(text, system=SYSTEM, code=code)
+    if code in ("MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "NOT_FOUND", "INVALID_OPERATION"):
+        return ConfigError(f"{text} (check the stream or sync configuration)", system=SYSTEM, code=code)
+    if response.status_code >= 500:
+        return TransientError(text, system=SYSTEM, code=code)
+    return PermanentError(text, system=SYSTEM, code=code)
+
+
+class BudgetGuard:
+    """Reads `Sforce-Limit-Info` from every response and stops before `share` of the daily limit is used."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.used: int | None = None
+        self.limit: int | None = None
+        self._lock = threading.Lock()
+
+    def observe(self, response: httpx.Response) -> None:
+        match = _LIMIT_INFO.search(response.headers.get("sforce-limit-info", ""))
+        if not match:
+            return
+        with self._lock:
+            self.used, self.limit = int(match.group(1)), int(match.group(2))
+        if self.used >= self.share * self.limit:
+            raise PermanentError(
+                f"API budget guard: {self.used} of the org's {self.limit} daily API requests are used, "
+                f"at or past the configured {self.share:.0%}; stopping before the org runs out",
+                system=SYSTEM,
+                code="BUDGET_GUARD",
+            )
+
+
+def soql_literal(value: Any) -> str:
+    """A value as a SOQL literal: strings quoted and escaped, datetimes in UTC ISO form."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ConfigError("SOQL datetimes must be timezone-aware")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace("000Z", "Z")
+    text = str(value)
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+def soql_name(name: str) -> str:
+    """An object or field name fit for SOQL text (no quoting exists in SOQL, so only plain names pass)."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(__[a-z]+)?(\.[A-Za-z][A-Za-z0-9_]*)?", name):
+        raise ConfigError(f"{name!r} is not a valid Salesforce object or field name")
+    return name
+
+
+def open_client(settings: SalesforceSettings, guard: BudgetGuard, http: Mapping[str, Any]) -> HttpClient:
+    """Authenticate and return an API client on the org's instance URL (from the token response)."""
+    common = {"system": SYSTEM, "ca_bundle": settings.ca_bundle, **http}
+    login = HttpClient(HttpSettings(base_url=settings.login_url, **common))
+    token = OAuth2Token(
+        f"{settings.login_url.rstrip('/')}/services/oauth2/token", settings.grant, TokenPoster(login)
+    )
+    instance_url = str(token.token.raw.get("instance_url") or settings.login_url)
+    return HttpClient(
+        HttpSettings(base_url=instance_url, **common),
+        auth=token,
+        classify_error=salesforce_error,
+        on_response=guard.observe,
+    )
