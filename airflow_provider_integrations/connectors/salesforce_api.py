@@ -25,6 +25,15 @@ from airflow_provider_integrations.core.http import HttpClient, HttpSettings, de
 
 SYSTEM = "salesforce"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+TRANSIENT_CODES = frozenset(
+    {
+        "UNABLE_TO_LOCK_ROW",
+        "QUERY_TIMEOUT",
+        "SERVER_UNAVAILABLE",
+        "REQUEST_RUNNING_TOO_LONG",
+        "API_DISABLED_FOR_ORG_TEMPORARILY",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,9 @@ def salesforce_error(response: httpx.Response) -> IntegrationError | None:
             system=SYSTEM,
             code=code,
         )
-    if code in ("INVALID_QUERY_LOCATOR", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"):
+    if code == "INVALID_QUERY_LOCATOR":
+        return PermanentError(f"{text} (the query cursor expired)", system=SYSTEM, code=code)
+    if code in TRANSIENT_CODES:
         return TransientError(text, system=SYSTEM, code=code)
     if response.status_code == 429:
         return RateLimitedError(text, system=SYSTEM, code=code)

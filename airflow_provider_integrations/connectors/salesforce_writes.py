@@ -1,0 +1,73 @@
+"""Salesforce sObject Collections: up to 200 records a call, one result per record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from airflow_provider_integrations.connectors.base import WriteOutcome, WriteResult
+from airflow_provider_integrations.connectors.salesforce_api import TRANSIENT_CODES
+from airflow_provider_integrations.core.errors import ConfigError, PaginationError
+from airflow_provider_integrations.core.http import HttpClient
+
+BATCH = 200
+OPERATIONS = ("insert", "update", "upsert", "delete")
+
+
+def result_of(key: str, item: Mapping[str, Any]) -> WriteResult:
+    """One per-record result of Collections (`{"id", "success", "errors", "created"}`) as a WriteResult."""
+    if item.get("success"):
+        return WriteResult(key, WriteOutcome.SUCCESS, item.get("id"), item.get("created"))
+    errors = item.get("errors") or [{}]
+    code = str(errors[0].get("statusCode", "UNKNOWN_ERROR"))
+    message = "; ".join(str(e.get("message", "")) for e in errors)
+    outcome = WriteOutcome.TRANSIENT if code in TRANSIENT_CODES else WriteOutcome.PERMANENT
+    return WriteResult(key, outcome, item.get("id"), None, code, message)
+
+
+class CollectionsWriter:
+    """Writes small batches through sObject Collections with `allOrNone: false`."""
+
+    bulk_above = 2_000
+
+    def __init__(self, client: HttpClient, api: str) -> None:
+        self.client = client
+        self.api = api
+
+    def write(
+        self, target: str, operation: str, records: Sequence[Mapping[str, Any]], key_field: str
+    ) -> Iterator[WriteResult]:
+        if operation not in OPERATIONS:
+            raise ConfigError(f"salesforce write operation must be one of {OPERATIONS}, got {operation!r}")
+        for start in range(0, len(records), BATCH):
+            batch = records[start : start + BATCH]
+            keys = [str(r.get(key_field)) for r in batch]
+            results = self._send(target, operation, batch, key_field)
+            if len(results) != len(batch):
+                raise PaginationError(
+                    f"salesforce {operation} of {len(batch)} {target} records returned {len(results)} results"
+                )
+            for key, item in zip(keys, results, strict=True):
+                yield result_of(key, item)
+
+    def _send(
+        self, target: str, operation: str, batch: Sequence[Mapping[str, Any]], key_field: str
+    ) -> list[dict[str, Any]]:
+        base = f"{self.api}/composite/sobjects"
+        if operation == "delete":
+            ids = ",".join(str(r["Id"]) for r in batch)
+            response = self.client.request("DELETE", base, params={"ids": ids, "allOrNone": "false"})
+            return list(response.json())
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": target}, **record} for record in batch],
+        }
+        if operation == "upsert":
+            response = self.client.request(
+                "PATCH", f"{base}/{target}/{key_field}", json=body, idempotent=True
+            )
+        elif operation == "update":
+            response = self.client.request("PATCH", base, json=body, idempotent=True)
+        else:
+            response = self.client.request("POST", base, json=body)
+        return list(response.json())
