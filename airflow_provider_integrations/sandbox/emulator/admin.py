@@ -99,8 +99,15 @@ def admin_routes(state: EmulatorState, systems: list[System]) -> list[BaseRoute]
         )
         return JSONResponse({k: len(v) for k, v in changed.items()})
 
+    async def written(request: Request) -> JSONResponse:
+        system, stream = request.path_params["system"], request.path_params["stream"]
+        if system not in by_name:
+            return bad(f"unknown system {system!r}", 404)
+        return JSONResponse(state.written_records(system, stream))
+
     return [
         Route("/health", health),
+        Route("/written/{system}/{stream}", written),
         Route("/counters", counters),
         Route("/counters/reset", reset_counters, methods=["POST"]),
         Route("/faults", faults),

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any, ClassVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -60,6 +60,7 @@ class System(abc.ABC):
 
     name: str
     default_size: int = 1000
+    default_sizes: ClassVar[Mapping[str, int]] = {}
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
@@ -69,7 +70,7 @@ class System(abc.ABC):
         return self.state.faults
 
     def dataset(self, stream: str) -> Dataset:
-        return self.state.dataset(self.name, stream, self.default_size)
+        return self.state.dataset(self.name, stream, self.default_sizes.get(stream, self.default_size))
 
     @classmethod
     @abc.abstractmethod

@@ -115,8 +115,7 @@ class Dataset:
             rng = random.Random(f"{self.seed}:{self.stream}:{self.mutations}")
             clock = now or datetime.now(UTC)
             tick = _Ticker(clock, same_timestamp)
-            live = [i for i in range(self.size) if not self._deleted(i)]
-            chosen = rng.sample(live, min(len(live), update + delete))
+            chosen = self._sample_live(rng, update + delete)
             updated, deleted = chosen[:update], chosen[update : update + delete]
             for index in updated:
                 old = self.row(index)
@@ -132,6 +131,35 @@ class Dataset:
                 self.changes[index] = Row(index, ts, ts)
             self.size += insert
         return {"updated": sorted(updated), "inserted": inserted, "deleted": sorted(deleted)}
+
+    def touch(self, index: int, now: datetime) -> Row:
+        """Mark one record changed at `now` (a write through the API), keeping its version."""
+        with self.lock:
+            old = self.row(index)
+            if old is None:
+                raise KeyError(index)
+            row = Row(index, now, old.created, old.version)
+            self.changes[index] = row
+            return row
+
+    def append(self, now: datetime) -> Row:
+        """A new record at the end of the stream, created at `now`."""
+        with self.lock:
+            row = Row(self.size, now, now)
+            self.changes[row.index] = row
+            self.size += 1
+            return row
+
+    def _sample_live(self, rng: random.Random, wanted: int) -> list[int]:
+        """Up to `wanted` distinct live indexes, without listing the whole stream."""
+        deleted = sum(1 for r in self.changes.values() if r.deleted)
+        wanted = min(wanted, self.size - deleted)
+        chosen: dict[int, None] = {}
+        while len(chosen) < wanted:
+            index = rng.randrange(self.size)
+            if index not in chosen and not self._deleted(index):
+                chosen[index] = None
+        return list(chosen)
 
     def _deleted(self, index: int) -> bool:
         row = self.changes.get(index)

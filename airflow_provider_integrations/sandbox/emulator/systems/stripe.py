@@ -17,8 +17,9 @@ import hmac
 import itertools
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from starlette.requests import Request
@@ -26,7 +27,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_integrations.sandbox.emulator.app import EmulatorState, System
-from airflow_provider_integrations.sandbox.emulator.data import Dataset
 from airflow_provider_integrations.sandbox.emulator.systems.stripe_events import EventFeed
 from airflow_provider_integrations.sandbox.emulator.systems.stripe_paging import (
     ListQuery,
@@ -43,11 +43,9 @@ from airflow_provider_integrations.sandbox.emulator.systems.stripe_render import
 )
 from airflow_provider_integrations.sandbox.emulator.systems.stripe_writes import (
     IdempotencyStore,
-    append,
     customer_changes,
     fingerprint,
     parse_form,
-    touch,
 )
 
 SECRET_KEY = "sk_test_51SandboxEmulatorSecretKey000000000000000000"
@@ -85,6 +83,7 @@ class Stripe(System):
     """The Stripe API as the official `stripe` library sees it, over seeded datasets of any size."""
 
     name = "stripe"
+    default_sizes: ClassVar[Mapping[str, int]] = {stream: kind.default_size for stream, kind in KINDS.items()}
     default_size = 2000
 
     def __init__(self, state: EmulatorState) -> None:
@@ -112,9 +111,6 @@ class Stripe(System):
 
     def streams(self) -> list[str]:
         return list(KINDS)
-
-    def dataset(self, stream: str) -> Dataset:
-        return self.state.dataset(self.name, stream, KINDS[stream].default_size)
 
     def written(self) -> dict[str, dict[str, Any]]:
         return self.state.written_records(self.name, "customers")
@@ -362,12 +358,12 @@ class Stripe(System):
             )
         now = datetime.fromtimestamp(self.clock(), UTC)
         if object_id is None:
-            row = append(dataset, now)
+            row = dataset.append(now)
             object_id = self.renderer.ids.make("cus", row.index)
             self.written()[object_id] = {**_NEW_CUSTOMER, **changes}
         else:
             self.written().setdefault(object_id, {}).update(changes)
-            row = touch(dataset, row.index, now)
+            row = dataset.touch(row.index, now)
         return self._json(self.renderer.render("customers", row), headers=headers)
 
     async def _webhook_example(self, request: Request) -> Response:

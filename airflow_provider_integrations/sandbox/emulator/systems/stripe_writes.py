@@ -15,11 +15,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from airflow_provider_integrations.sandbox.emulator.data import Dataset, Row
 from airflow_provider_integrations.sandbox.emulator.systems.stripe_paging import ParamError
 
 IDEMPOTENCY_TTL = 24 * 3600.0
@@ -140,22 +138,3 @@ def _integer_param(name: str, value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ParamError(f"Invalid integer: {value}", name, "parameter_invalid_integer") from None
-
-
-def touch(dataset: Dataset, index: int, now: datetime) -> Row:
-    """Mark a record changed now (its generated fields keep their version): lists show it, events log it."""
-    with dataset.lock:
-        old = dataset.row(index)
-        assert old is not None
-        row = Row(index, now, old.created, old.version)
-        dataset.changes[index] = row
-        return row
-
-
-def append(dataset: Dataset, now: datetime) -> Row:
-    """A new record at the end of the stream, created now."""
-    with dataset.lock:
-        row = Row(dataset.size, now, now)
-        dataset.changes[row.index] = row
-        dataset.size += 1
-        return row
