@@ -1,0 +1,109 @@
+"""The Stripe connector against the sandbox's Stripe emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_integrations.connectors.base import WriteOutcome, load_catalog
+from airflow_provider_integrations.connectors.stripe import StripeConnector, StripeSettings
+from airflow_provider_integrations.core.errors import RecordError
+from airflow_provider_integrations.core.http import RetryPolicy
+from airflow_provider_integrations.core.watermark import Window
+from tests.connectors.conftest import Admin
+
+FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
+
+
+@pytest.fixture(scope="module")
+def admin(sandbox: Any) -> Admin:
+    return Admin(sandbox)
+
+
+@pytest.fixture
+def stripe(sandbox: Any, admin: Admin) -> Iterator[StripeConnector]:
+    conn = admin.connection(sandbox, "stripe")
+    settings = StripeSettings(
+        api_key=conn["password"],
+        api_base=conn["extra"]["api_base"],
+        stripe_version=conn["extra"]["stripe_version"],
+        ca_bundle=sandbox.ca_bundle,
+    )
+    with StripeConnector.connect(settings, load_catalog("stripe.yaml"), retry=FAST) as connector:
+        yield connector
+
+
+def test_check_reaches_the_account(stripe: StripeConnector) -> None:
+    assert "reached Stripe" in stripe.check()
+
+
+def test_full_read_returns_every_record_once(stripe: StripeConnector, admin: Admin) -> None:
+    with admin.sized("stripe", "charges", 1234):
+        ids = [r["id"] for r in stripe.read("charges")]
+    assert len(ids) == 1234 == len(set(ids))
+
+
+def test_faults_are_survived_with_exact_counts(stripe: StripeConnector, admin: Admin) -> None:
+    with (
+        admin.sized("stripe", "invoices", 2500),
+        admin.faults("stripe", seed=3, rate_429=0.15, rate_5xx=0.1, retry_after=0.01, rate_reset=0.05),
+    ):
+        ids = [r["id"] for r in stripe.read("invoices")]
+    assert len(ids) == 2500 == len(set(ids))
+    assert stripe.client.calls > 25
+
+
+def test_poison_records_break_the_schema_by_name(stripe: StripeConnector, admin: Admin) -> None:
+    schema = stripe.stream("charges").schema
+    bad = []
+    with admin.sized("stripe", "charges", 3000), admin.faults("stripe", seed=8, poison_rate=0.01):
+        for record in stripe.read("charges"):
+            try:
+                schema.validate(record)
+            except RecordError as error:
+                bad.append(str(error))
+    assert 10 <= len(bad) <= 60
+    assert all(("amount" in b) or ("currency" in b) for b in bad)
+
+
+def test_incremental_read_follows_events(stripe: StripeConnector, admin: Admin) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    changed = admin.mutate("stripe", "customers", update=7, delete=2)
+    end = datetime.now(UTC) + timedelta(seconds=5)
+    records = list(stripe.read("customers", Window(start, end)))
+    assert changed == {"updated": 7, "inserted": 0, "deleted": 2}
+    assert sum(1 for r in records if r["_deleted"]) == 2
+    assert len({r["id"] for r in records}) == 9
+    assert all(start.timestamp() - 1 <= r["_changed_at"] < end.timestamp() for r in records)
+
+
+def test_a_window_older_than_30_days_falls_back_to_a_full_read(
+    stripe: StripeConnector, admin: Admin, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = Window(datetime.now(UTC) - timedelta(days=40), datetime.now(UTC) - timedelta(days=39))
+    with admin.sized("stripe", "subscriptions", 300):
+        records = list(stripe.read("subscriptions", old))
+    assert len(records) == 300
+    assert "30 days" in caplog.text
+
+
+def test_writes_have_idempotency_keys_and_per_record_outcomes(stripe: StripeConnector, admin: Admin) -> None:
+    customers = [r["id"] for r, _ in zip(stripe.read("customers"), range(40), strict=False)]
+    changes = [{"id": c, "metadata": {"segment": "enterprise"}} for c in customers]
+    with admin.faults("stripe", seed=4, write_permanent_rate=0.1):
+        results = list(stripe.write("customers", "update", changes))
+    assert [r.key for r in results] == customers
+    permanent = [r for r in results if r.outcome is WriteOutcome.PERMANENT]
+    assert 1 <= len(permanent) <= 12
+    assert all(r.code and r.message for r in permanent)
+    succeeded = [r.key for r in results if r.outcome is WriteOutcome.SUCCESS]
+    assert len(succeeded) + len(permanent) == 40
+
+    before = admin.counters()["writes"]["stripe/customers"]
+    again = list(stripe.write("customers", "update", changes[:5]))
+    after = admin.counters()["writes"]["stripe/customers"]
+    replayed = [r.key for r in again if r.outcome is WriteOutcome.SUCCESS]
+    assert all(after[k] == before[k] for k in replayed), "an identical retry must replay, not write again"
