@@ -97,7 +97,7 @@ class SandboxInfo:
         }
         from airflow_provider_integrations.sandbox.emulator.systems import connections
 
-        for name, conn in connections(self.saas_url).items():
+        for name, conn in connections(self.saas_url, self.ca_bundle).items():
             values[f"AIRFLOW_CONN_SANDBOX_{name.upper()}"] = json.dumps(conn)
         return values
 

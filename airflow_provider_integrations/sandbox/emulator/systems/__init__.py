@@ -14,6 +14,18 @@ from airflow_provider_integrations.sandbox.emulator.systems.workday import Workd
 SYSTEMS: list[type[System]] = [Salesforce, Stripe, NetSuite, Workday, ServiceNow]
 
 
-def connections(saas_url: str) -> dict[str, dict[str, Any]]:
-    """Airflow connection JSON per system, pointing at the emulator on `saas_url`."""
-    return {cls.name: cls.connection(f"{saas_url}/{cls.name}") for cls in SYSTEMS}
+CONN_TYPE_PREFIX = "integrations_"
+
+
+def connections(saas_url: str, ca_bundle: str) -> dict[str, dict[str, Any]]:
+    """Airflow connection JSON per system, pointing at the emulator on `saas_url` and trusting its CA.
+
+    Connection types are this provider's own (`integrations_<system>`), so they never clash with a
+    stock provider's type of the same system.
+    """
+    found = {}
+    for cls in SYSTEMS:
+        conn = cls.connection(f"{saas_url}/{cls.name}")
+        extra = {**conn.get("extra", {}), "ca_bundle": ca_bundle}
+        found[cls.name] = {**conn, "conn_type": f"{CONN_TYPE_PREFIX}{cls.name}", "extra": extra}
+    return found
