@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_integrations import __version__
+from airflow_provider_integrations.connection_types import CONNECTION_TYPES
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -23,5 +24,5 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
-        "connection-types": [],
+        "connection-types": [kind.provider_info() for kind in CONNECTION_TYPES],
     }

@@ -1,0 +1,1 @@
+"""Airflow hooks: an Airflow connection turned into a connector, plus connection forms and tests."""

@@ -1,0 +1,28 @@
+"""Stripe hook: connection type `integrations_stripe`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_integrations.connection_types import STRIPE
+from airflow_provider_integrations.connectors.base import Stream
+from airflow_provider_integrations.connectors.stripe import StripeConnector, StripeSettings
+from airflow_provider_integrations.hooks.base import ConnectorHook
+
+
+class StripeHook(ConnectorHook):
+    """Reach a Stripe account with a secret or restricted key; the API version is pinned per connection."""
+
+    connection_type = STRIPE
+    catalog = "stripe.yaml"
+
+    def build(
+        self, conn: Any, extra: dict[str, Any], streams: dict[str, Stream], http: dict[str, Any]
+    ) -> StripeConnector:
+        settings = StripeSettings(
+            api_key=conn.password or "",
+            api_base=extra.get("api_base") or conn.host or "https://api.stripe.com",
+            stripe_version=extra.get("stripe_version") or "2024-06-20",
+            ca_bundle=extra.get("ca_bundle"),
+        )
+        return StripeConnector.connect(settings, streams, **http)

@@ -1,0 +1,81 @@
+"""Hooks: Airflow connections become connectors; forms and test_connection work for every system."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_integrations.get_provider_info import get_provider_info
+from airflow_provider_integrations.hooks.base import ConnectorHook
+
+
+def hook_classes() -> list[type[ConnectorHook]]:
+    classes = []
+    for entry in get_provider_info()["connection-types"]:
+        module, _, name = entry["hook-class-name"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        assert cls.conn_type == entry["connection-type"]
+        classes.append(cls)
+    return classes
+
+
+@pytest.mark.parametrize("hook_class", hook_classes(), ids=lambda c: c.conn_type)
+def test_connection_forms_are_declared_for_airflow(hook_class: type[ConnectorHook]) -> None:
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    manager = ProvidersManager()
+    widgets = manager.connection_form_widgets
+    assert f"extra__{hook_class.conn_type}__ca_bundle" in widgets
+    assert f"extra__{hook_class.conn_type}__streams" in widgets
+    assert hook_class.conn_type in manager.field_behaviours
+    hook_info = ProvidersManagerTaskRuntime().hooks[hook_class.conn_type]
+    assert hook_info is not None and hook_info.hook_name.endswith("(integrations)")
+
+
+@pytest.fixture
+def sandbox_connections(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    connections = {}
+    for name, value in sandbox.env().items():
+        if name.startswith("AIRFLOW_CONN_"):
+            monkeypatch.setenv(name, value)
+            connections[name.removeprefix("AIRFLOW_CONN_").lower()] = json.loads(value)
+    return connections
+
+
+@pytest.mark.parametrize("hook_class", hook_classes(), ids=lambda c: c.conn_type)
+def test_test_connection_succeeds_on_the_sandbox(
+    hook_class: type[ConnectorHook], sandbox_connections: Any
+) -> None:
+    system = hook_class.conn_type.removeprefix("integrations_")
+    hook = hook_class(f"sandbox_{system}")
+    ok, message = hook.test_connection()
+    hook.close()
+    assert ok, message
+
+
+@pytest.mark.parametrize("hook_class", hook_classes(), ids=lambda c: c.conn_type)
+def test_test_connection_names_a_bad_secret_without_showing_it(
+    hook_class: type[ConnectorHook], sandbox_connections: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = hook_class.conn_type.removeprefix("integrations_")
+    conn = dict(sandbox_connections[f"sandbox_{system}"])
+    if conn.get("password"):
+        wrong = conn["password"][:8] + "-wrong-secret-0000"
+        conn["password"] = wrong
+    else:
+        extra = dict(conn["extra"])
+        secret_name = next(k for k in extra if "secret" in k)
+        wrong = extra[secret_name][:8] + "-wrong-secret-0000"
+        extra[secret_name] = wrong
+        conn["extra"] = extra
+    monkeypatch.setenv("AIRFLOW_CONN_BROKEN", json.dumps(conn))
+    hook = hook_class("broken")
+    ok, message = hook.test_connection()
+    hook.close()
+    assert not ok
+    assert "Auth" in message or "auth" in message or "refused" in message
+    assert wrong not in message
