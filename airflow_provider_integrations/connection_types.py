@@ -86,4 +86,20 @@ STRIPE = ConnectionType(
     placeholders={"host": "https://api.stripe.com", "password": "sk_live_... or rk_live_..."},
 )
 
-CONNECTION_TYPES = (STRIPE,)
+NETSUITE = ConnectionType(
+    system="netsuite",
+    hook="NetSuiteHook",
+    label="NetSuite",
+    fields=(
+        FormField("account_id", "Account ID", description="e.g. 1234567 or 1234567_SB1"),
+        FormField("consumer_key", "Consumer key"),
+        FormField("consumer_secret", "Consumer secret", secret=True),
+        FormField("token_id", "Token ID"),
+        FormField("token_secret", "Token secret", secret=True),
+    ),
+    hidden=("schema", "port", "login", "password"),
+    relabeling={"host": "REST base URL"},
+    placeholders={"host": "https://1234567.suitetalk.api.netsuite.com"},
+)
+
+CONNECTION_TYPES = (STRIPE, NETSUITE)

@@ -44,14 +44,17 @@ class Stream:
 
     @classmethod
     def from_config(cls, name: str, config: Mapping[str, Any]) -> Stream:
-        """Build from catalog YAML: source, primary_key, cursor, deletes, fields, options."""
+        """Build from catalog YAML: source, primary_key, cursor, deletes, fields, options, and
+        `naive_timestamps: utc` for sources that write UTC timestamps without a zone."""
         try:
             key = tuple(config["primary_key"])
             cursor = config.get("cursor")
             return cls(
                 name=name,
                 source=str(config.get("source", name)),
-                schema=RecordSchema.from_config(config["fields"], key=key),
+                schema=RecordSchema.from_config(
+                    config["fields"], key=key, naive_is_utc=config.get("naive_timestamps") == "utc"
+                ),
                 primary_key=key,
                 cursor=(str(cursor[0]), str(cursor[1])) if cursor else None,
                 deletes=bool(config.get("deletes", False)),

@@ -320,11 +320,16 @@ class HttpClient:
                 self._auth.apply(request)
             try:
                 return self._send_once(request, read_body, started)
-            except AuthError:
+            except AuthError as refused:
                 if self._auth is None or refreshed:
                     raise
                 log.info("%s: credentials refused, refreshing them once", self.settings.system)
-                self._auth.refresh()
+                try:
+                    self._auth.refresh()
+                except AuthError as cannot:
+                    raise AuthError(
+                        f"{refused.message}; {cannot.message}", system=refused.system, code=refused.code
+                    ) from refused
                 refreshed = True
 
     def _send_once(self, request: httpx.Request, read_body: bool, started: float) -> httpx.Response:

@@ -99,6 +99,13 @@ def _timestamp(value: Any) -> datetime:
         raise _Invalid(f"expected a timestamp, got {value!r}") from error
 
 
+def _utc_timestamp(value: Any) -> datetime:
+    try:
+        return parse_timestamp(value, "value", naive_is_utc=True)
+    except ConfigError as error:
+        raise _Invalid(f"expected a timestamp, got {value!r}") from error
+
+
 def _date(value: Any) -> date:
     if isinstance(value, datetime):
         return value.date()
@@ -154,7 +161,9 @@ class ValidRecord:
 class RecordSchema:
     """The declared fields of a stream, with a validator compiled once for speed."""
 
-    def __init__(self, fields: Iterable[Field], key: Iterable[str] = ()) -> None:
+    def __init__(
+        self, fields: Iterable[Field], key: Iterable[str] = (), *, naive_is_utc: bool = False
+    ) -> None:
         self.fields = tuple(fields)
         if not self.fields:
             raise ConfigError("a schema needs at least one field")
@@ -166,12 +175,17 @@ class RecordSchema:
         missing = [k for k in self.key if k not in names]
         if missing:
             raise ConfigError(f"key fields {missing} are not in the schema")
-        self._plan = [(f.name, f.required or f.name in self.key, _COERCE[f.type]) for f in self.fields]
+        coerce = {**_COERCE, FieldType.TIMESTAMP: _utc_timestamp} if naive_is_utc else _COERCE
+        self._plan = [(f.name, f.required or f.name in self.key, coerce[f.type]) for f in self.fields]
         self._names = frozenset(names)
 
     @classmethod
     def from_config(
-        cls, fields: Mapping[str, str | Mapping[str, Any]], key: Iterable[str] = ()
+        cls,
+        fields: Mapping[str, str | Mapping[str, Any]],
+        key: Iterable[str] = (),
+        *,
+        naive_is_utc: bool = False,
     ) -> RecordSchema:
         """Build from YAML-style config: `{"Id": "string", "Amount": {"type": "number", "required": 1}}`."""
         built = []
@@ -181,7 +195,7 @@ class RecordSchema:
                 built.append(Field(name, FieldType(settings.pop("type", "string")), **settings))
             except (ValueError, TypeError) as error:
                 raise ConfigError(f"field {name!r}: {error}") from None
-        return cls(built, key)
+        return cls(built, key, naive_is_utc=naive_is_utc)
 
     @property
     def names(self) -> tuple[str, ...]:

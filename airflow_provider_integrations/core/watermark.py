@@ -23,9 +23,15 @@ def require_aware(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
-    """Parse ISO 8601 strings (with `Z` or an offset), Unix seconds, or aware datetimes into UTC."""
+def parse_timestamp(value: Any, what: str = "timestamp", *, naive_is_utc: bool = False) -> datetime:
+    """Parse ISO 8601 strings (with `Z` or an offset), Unix seconds, or aware datetimes into UTC.
+
+    Values without a zone are refused unless `naive_is_utc` says the source writes UTC without one
+    (NetSuite, ServiceNow).
+    """
     if isinstance(value, datetime):
+        if naive_is_utc and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
         return require_aware(value, what)
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
@@ -39,9 +45,12 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
         if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
             text = f"{text[:-2]}:{text[-2:]}"
         try:
-            return require_aware(datetime.fromisoformat(text), what)
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             raise ConfigError(f"{what}: cannot parse {value!r} as an ISO 8601 timestamp") from None
+        if naive_is_utc and parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return require_aware(parsed, what)
     raise ConfigError(f"{what}: expected a timestamp, got {type(value).__name__}")
 
 

@@ -1,0 +1,111 @@
+"""The NetSuite connector against the sandbox's NetSuite emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_integrations.connectors import netsuite
+from airflow_provider_integrations.connectors.base import WriteOutcome, load_catalog
+from airflow_provider_integrations.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
+from airflow_provider_integrations.core.errors import AuthError, RecordError
+from airflow_provider_integrations.core.http import RetryPolicy
+from airflow_provider_integrations.core.watermark import Window
+from tests.connectors.conftest import Admin
+
+FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
+
+
+@pytest.fixture(scope="module")
+def admin(sandbox: Any) -> Admin:
+    return Admin(sandbox)
+
+
+def settings_for(sandbox: Any, admin: Admin, **override: str) -> NetSuiteSettings:
+    conn = admin.connection(sandbox, "netsuite")
+    extra = {**conn["extra"], **override}
+    return NetSuiteSettings(
+        base_url=conn["host"],
+        account_id=extra["account_id"],
+        consumer_key=extra["consumer_key"],
+        consumer_secret=extra["consumer_secret"],
+        token_id=extra["token_id"],
+        token_secret=extra["token_secret"],
+        ca_bundle=sandbox.ca_bundle,
+    )
+
+
+@pytest.fixture
+def suite(sandbox: Any, admin: Admin) -> Iterator[NetSuiteConnector]:
+    with NetSuiteConnector.connect(
+        settings_for(sandbox, admin), load_catalog("netsuite.yaml"), retry=FAST
+    ) as c:
+        yield c
+
+
+def test_check_and_a_wrong_token_secret(suite: NetSuiteConnector, sandbox: Any, admin: Admin) -> None:
+    assert "reached NetSuite" in suite.check()
+    wrong = settings_for(sandbox, admin, token_secret="not-the-token-secret")
+    with NetSuiteConnector.connect(wrong, load_catalog("netsuite.yaml"), retry=FAST) as bad:
+        with pytest.raises(AuthError) as err:
+            bad.check()
+    assert "INVALID_LOGIN" in str(err.value)
+    assert "not-the-token-secret" not in str(err.value)
+
+
+def test_full_read_crosses_chunks_without_loss(
+    suite: NetSuiteConnector, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(netsuite, "CHUNK", 2000)
+    with admin.sized("netsuite", "transaction", 6500):
+        ids = [int(r["id"]) for r in suite.read("transaction")]
+    assert len(ids) == 6500 == len(set(ids))
+
+
+def test_faults_are_survived_with_exact_counts(suite: NetSuiteConnector, admin: Admin) -> None:
+    with (
+        admin.sized("netsuite", "item", 4200),
+        admin.faults("netsuite", seed=5, rate_429=0.15, rate_5xx=0.1, rate_reset=0.05, retry_after=0.01),
+    ):
+        ids = [r["id"] for r in suite.read("item")]
+    assert len(ids) == 4200 == len(set(ids))
+
+
+def test_poison_rows_fail_the_schema_by_name(suite: NetSuiteConnector, admin: Admin) -> None:
+    schema = suite.stream("customer").schema
+    errors = []
+    with admin.faults("netsuite", seed=2, poison_rate=0.02):
+        for row in suite.read("customer"):
+            try:
+                schema.validate(row)
+            except RecordError as error:
+                errors.append(str(error))
+    assert 20 <= len(errors) <= 110
+    assert all("companyname is required" in e for e in errors)
+
+
+def test_incremental_window_sees_updates_and_deletes(suite: NetSuiteConnector, admin: Admin) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+    changed = admin.mutate("netsuite", "employee", update=6, delete=3, insert=2)
+    window = Window(start, datetime.now(UTC) + timedelta(seconds=2))
+    rows = list(suite.read("employee", window))
+    assert changed == {"updated": 6, "inserted": 2, "deleted": 3}
+    assert sum(1 for r in rows if r.get("_deleted")) == 3
+    assert sum(1 for r in rows if not r.get("_deleted")) == 8
+
+
+def test_upserts_report_each_record(suite: NetSuiteConnector, admin: Admin) -> None:
+    records = [{"externalid": f"sync-cust-{i}", "companyname": f"Sync Co {i}", "email": f"s{i}@x.example"}
+               for i in range(25)]  # fmt: skip
+    with admin.faults("netsuite", seed=9, write_permanent_rate=0.12, write_transient_rate=0.2):
+        results = list(suite.write("customer", "upsert", records))
+    assert [r.key for r in results] == [r["externalid"] for r in records]
+    by = {outcome: [r for r in results if r.outcome is outcome] for outcome in WriteOutcome}
+    assert by[WriteOutcome.PERMANENT], "the fault profile should refuse some records for good"
+    assert all(r.code == "USER_ERROR" for r in by[WriteOutcome.PERMANENT])
+    assert all(r.destination_id for r in by[WriteOutcome.SUCCESS])
+    written = admin.written("netsuite", "customer")
+    assert {r.key for r in by[WriteOutcome.SUCCESS]} <= set(written)
