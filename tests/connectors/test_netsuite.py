@@ -49,9 +49,9 @@ def suite(sandbox: Any, admin: Admin) -> Iterator[NetSuiteConnector]:
 def test_check_and_a_wrong_token_secret(suite: NetSuiteConnector, sandbox: Any, admin: Admin) -> None:
     assert "reached NetSuite" in suite.check()
     wrong = settings_for(sandbox, admin, token_secret="not-the-token-secret")
-    with NetSuiteConnector.connect(wrong, load_catalog("netsuite.yaml"), retry=FAST) as bad:
-        with pytest.raises(AuthError) as err:
-            bad.check()
+    bad = NetSuiteConnector.connect(wrong, load_catalog("netsuite.yaml"), retry=FAST)
+    with bad, pytest.raises(AuthError) as err:
+        bad.check()
     assert "INVALID_LOGIN" in str(err.value)
     assert "not-the-token-secret" not in str(err.value)
 
