@@ -102,4 +102,53 @@ NETSUITE = ConnectionType(
     placeholders={"host": "https://1234567.suitetalk.api.netsuite.com"},
 )
 
-CONNECTION_TYPES = (STRIPE, NETSUITE)
+SALESFORCE = ConnectionType(
+    system="salesforce",
+    hook="SalesforceHook",
+    label="Salesforce",
+    fields=(
+        FormField("auth", "Auth flow", description="password, refresh_token or jwt"),
+        FormField("client_id", "Connected app client id"),
+        FormField("client_secret", "Connected app client secret", secret=True),
+        FormField("security_token", "Security token", secret=True),
+        FormField("refresh_token", "Refresh token", secret=True),
+        FormField("private_key", "JWT private key (PEM)", secret=True),
+        FormField("auth_url", "Login URL", description="https://login.salesforce.com or a My Domain URL"),
+        FormField("api_version", "API version", description="e.g. 59.0"),
+        FormField("budget_share", "Stop at share of daily API limit", kind="number"),
+        FormField("bulk_threshold", "Bulk API above N records", kind="integer"),
+    ),
+    hidden=("schema", "port"),
+    relabeling={"host": "Instance URL", "login": "Username"},
+    placeholders={"host": "https://example.my.salesforce.com", "login": "integration@example.com"},
+)
+
+WORKDAY = ConnectionType(
+    system="workday",
+    hook="WorkdayHook",
+    label="Workday",
+    fields=(
+        FormField("tenant", "Tenant"),
+        FormField("client_id", "Client id"),
+        FormField("client_secret", "Client secret", secret=True),
+        FormField("refresh_token", "Refresh token", secret=True),
+    ),
+    hidden=("schema", "port", "login", "password"),
+    relabeling={"host": "REST base URL"},
+    placeholders={"host": "https://wd2-impl-services1.workday.com"},
+)
+
+SERVICENOW = ConnectionType(
+    system="servicenow",
+    hook="ServiceNowHook",
+    label="ServiceNow",
+    fields=(
+        FormField("client_id", "OAuth client id", description="leave empty for basic auth"),
+        FormField("client_secret", "OAuth client secret", secret=True),
+    ),
+    hidden=("schema", "port"),
+    relabeling={"host": "Instance URL"},
+    placeholders={"host": "https://example.service-now.com"},
+)
+
+CONNECTION_TYPES = (SALESFORCE, NETSUITE, STRIPE)

@@ -21,7 +21,12 @@ from airflow_provider_integrations.core.errors import (
     RateLimitedError,
     TransientError,
 )
-from airflow_provider_integrations.core.http import HttpClient, HttpSettings, default_error_for
+from airflow_provider_integrations.core.http import (
+    HttpClient,
+    HttpSettings,
+    default_error_for,
+    parse_retry_after,
+)
 
 SYSTEM = "salesforce"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -110,6 +115,9 @@ def salesforce_error(response: httpx.Response) -> IntegrationError | None:
     text = f"{code}: {message}"
     if code == "INVALID_SESSION_ID":
         return AuthError(text, system=SYSTEM, code=code)
+    if response.status_code == 429 or (code == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" not in message):
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        return RateLimitedError(text, retry_after=wait, system=SYSTEM, code=code)
     if code == "REQUEST_LIMIT_EXCEEDED":
         return PermanentError(
             f"{text} (the org's daily API request limit is spent; the task can run again once it resets)",
@@ -120,8 +128,6 @@ def salesforce_error(response: httpx.Response) -> IntegrationError | None:
         return PermanentError(f"{text} (the query cursor expired)", system=SYSTEM, code=code)
     if code in TRANSIENT_CODES:
         return TransientError(text, system=SYSTEM, code=code)
-    if response.status_code == 429:
-        return RateLimitedError(text, system=SYSTEM, code=code)
     if code in ("MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "NOT_FOUND", "INVALID_OPERATION"):
         return ConfigError(f"{text} (check the stream or sync configuration)", system=SYSTEM, code=code)
     if response.status_code >= 500:
@@ -154,7 +160,8 @@ class BudgetGuard:
 
 
 def soql_literal(value: Any) -> str:
-    """A value as a SOQL literal: strings quoted and escaped, datetimes in UTC ISO form."""
+    """A value as a SOQL literal: strings quoted and escaped, datetimes in UTC to the millisecond
+    (Salesforce keeps milliseconds, so window bounds and keyset cursors stay exact)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -164,7 +171,8 @@ def soql_literal(value: Any) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ConfigError("SOQL datetimes must be timezone-aware")
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace("000Z", "Z")
+        utc = value.astimezone(UTC)
+        return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
     text = str(value)
     escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
     return f"'{escaped}'"
