@@ -511,3 +511,15 @@ def test_an_aborted_ingest_job_lists_its_unprocessed_records(sandbox: Any, conn:
         ["Two", "two@example.com"],
     ]
     assert late.status_code == 409 and late.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+
+
+def test_simple_salesforce_works_with_a_plain_instance_url(sandbox: Any, conn: dict[str, Any]) -> None:
+    """simple-salesforce keeps only host and port of instance_url: Salesforce also answers at the root."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = sandbox.ca_bundle
+    sf = SimpleSalesforce(
+        instance_url=sandbox.saas_url, session_id=new_token(sandbox, conn), version=VERSION, session=session
+    )
+    result = sf.query("SELECT Id FROM Account ORDER BY Id LIMIT 3")
+    assert result["totalSize"] == 3 and len(result["records"]) == 3

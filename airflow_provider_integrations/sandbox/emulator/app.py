@@ -61,6 +61,8 @@ class System(abc.ABC):
     name: str
     default_size: int = 1000
     default_sizes: ClassVar[Mapping[str, int]] = {}
+    serves_root: ClassVar[bool] = False
+    """Also answer at the host root (for clients that keep only host and port of a base URL)."""
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
@@ -172,9 +174,15 @@ def create_app(state: EmulatorState, systems: list[type[System]]) -> Starlette:
 
     instances = [cls(state) for cls in systems]
     routes: list[BaseRoute] = [Mount("/__admin", routes=admin_routes(state, instances))]
+    root: FaultLayer | None = None
     for system in instances:
-        routes.append(Mount(f"/{system.name}", app=FaultLayer(system, Starlette(routes=system.routes()))))
+        layer = FaultLayer(system, Starlette(routes=system.routes()))
+        routes.append(Mount(f"/{system.name}", app=layer))
+        if system.serves_root:
+            root = layer
     routes.append(Route("/", lambda request: JSONResponse({"systems": [s.name for s in instances]})))
+    if root is not None:
+        routes.append(Mount("", app=root))
     return Starlette(routes=routes)
 
 

@@ -87,6 +87,7 @@ class Salesforce(System):
     """The Salesforce emulator (see the module docstring for what it serves)."""
 
     name = "salesforce"
+    serves_root = True
     default_size = 5_000
 
     def __init__(self, state: EmulatorState) -> None:
