@@ -177,3 +177,38 @@ print(json.dumps({{"count": count, "growth_mb": (after - before) / 1024, "api": 
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert measured["count"] == 200_000
     assert measured["growth_mb"] < 100, measured
+
+
+def test_records_changed_during_a_read_move_to_the_next_window(sf: SalesforceConnector, admin: Admin) -> None:
+    end = datetime.now(UTC)
+    window = Window(end - timedelta(days=3650), end)
+    with admin.sized("salesforce", "Contact", 7000):
+        reader = sf.read("Contact", window)
+        seen = [next(reader)["Id"] for _ in range(3000)]
+        admin.mutate("salesforce", "Contact", update=50, delete=5)
+        seen += [r["Id"] for r in reader]
+        later = list(sf.read("Contact", Window(end, datetime.now(UTC) + timedelta(seconds=1))))
+        everything = {r["Id"] for r in sf.read("Contact")} | {r["Id"] for r in later if r["IsDeleted"]}
+    assert len(seen) == len(set(seen)), "a change during the read must not duplicate rows"
+    assert len(later) == 55, "every change lands in the window it moved to"
+    assert set(seen) | {r["Id"] for r in later} == everything, "nothing is lost between the two windows"
+
+
+def test_a_custom_stream_is_declared_by_configuration(sandbox: Any, admin: Admin) -> None:
+    custom = {
+        "BigAccounts": {
+            "source": "Account",
+            "primary_key": ["Id"],
+            "cursor": ["SystemModstamp", "Id"],
+            "fields": {
+                "Id": "string",
+                "Name": "string",
+                "AnnualRevenue": "number",
+                "SystemModstamp": "timestamp",
+            },
+        }
+    }
+    streams = load_catalog("salesforce.yaml", custom)
+    with SalesforceConnector.connect(settings_for(sandbox, admin), streams, retry=FAST) as sf:
+        first = next(sf.read("BigAccounts"))
+    assert set(first) == {"Id", "Name", "AnnualRevenue", "SystemModstamp"}
