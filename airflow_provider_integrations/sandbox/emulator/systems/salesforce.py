@@ -34,7 +34,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_integrations.sandbox.emulator.app import EmulatorState, System
-from airflow_provider_integrations.sandbox.emulator.data import Dataset
 from airflow_provider_integrations.sandbox.emulator.systems import salesforce_bulk as bulk
 from airflow_provider_integrations.sandbox.emulator.systems import salesforce_rest as rest
 from airflow_provider_integrations.sandbox.emulator.systems.salesforce_auth import (
@@ -88,6 +87,7 @@ class Salesforce(System):
 
     name = "salesforce"
     serves_root = True
+    default_sizes = DEFAULT_SIZES
     default_size = 5_000
 
     def __init__(self, state: EmulatorState) -> None:
@@ -120,9 +120,6 @@ class Salesforce(System):
 
     def streams(self) -> list[str]:
         return list(OBJECTS)
-
-    def dataset(self, stream: str) -> Dataset:
-        return self.state.dataset(self.name, stream, DEFAULT_SIZES.get(stream, self.default_size))
 
     def renderer(self, obj: SObject) -> Renderer:
         faults, name = self.faults, self.name
