@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 bench: $(STAMP)
-	@echo "benchmarks arrive with the connectors and loaders (see README: status)"
+	$(PY) benchmarks/emulator_throughput.py 100000
 
 # Regenerate the pinned environment after changing dependencies in pyproject.toml.
 lock:
