@@ -1,0 +1,171 @@
+"""Snowflake SQL for staged loads, built by pure functions.
+
+Identifiers are validated, upper-cased and quoted (Snowflake's own folding of unquoted names, made
+explicit); values never enter SQL text except as bound parameters or as file names checked here.
+The statements stay within real Snowflake SQL: an explicit FILES list instead of PATTERN, lineage in the
+rows instead of METADATA$ columns, ON_ERROR=ABORT_STATEMENT.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.schema import Field, FieldType
+from airflow_provider_integrations.core.sql.identifiers import validate_identifier
+
+SNOWFLAKE_TYPES = {
+    FieldType.STRING: "VARCHAR",
+    FieldType.INTEGER: "NUMBER(38,0)",
+    FieldType.NUMBER: "FLOAT",
+    FieldType.BOOLEAN: "BOOLEAN",
+    FieldType.TIMESTAMP: "TIMESTAMP_TZ",
+    FieldType.DATE: "DATE",
+    FieldType.JSON: "VARCHAR",
+}
+LINEAGE_COLUMNS = (
+    ("_BATCH_ID", "VARCHAR"),
+    ("_SOURCE_FILE", "VARCHAR"),
+    ("_EXTRACTED_AT", "TIMESTAMP_TZ"),
+    ("_DELETED", "BOOLEAN"),
+)
+TARGET_COLUMNS = (("_ROW_HASH", "VARCHAR"), ("_LOADED_AT", "TIMESTAMP_TZ"))
+_FILE = re.compile(r"^[A-Za-z0-9_=./-]+\.parquet$")
+
+
+def quote(name: str) -> str:
+    """`External_Id__c` -> `"EXTERNAL_ID__C"`; `db.schema.t` -> `"DB"."SCHEMA"."T"`."""
+    validate_identifier(name)
+    return ".".join(f'"{part.upper()}"' for part in name.split("."))
+
+
+@dataclass(frozen=True)
+class LoadTables:
+    """The names one stream's load uses."""
+
+    target: str
+    staging: str
+    stage: str
+
+    def __post_init__(self) -> None:
+        for name in (self.target, self.staging, self.stage):
+            validate_identifier(name, "table or stage")
+
+
+def column_defs(fields: Sequence[Field], extra: Sequence[tuple[str, str]]) -> str:
+    defs = [f"{quote(f.name)} {SNOWFLAKE_TYPES[f.type]}" for f in fields]
+    defs += [f"{quote(name)} {kind}" for name, kind in extra]
+    return ", ".join(defs)
+
+
+def create_target(table: str, fields: Sequence[Field], primary_key: Sequence[str]) -> str:
+    key = ", ".join(quote(k) for k in primary_key)
+    columns = column_defs(fields, (*LINEAGE_COLUMNS, *TARGET_COLUMNS))
+    return f"CREATE TABLE IF NOT EXISTS {quote(table)} ({columns}, PRIMARY KEY ({key}))"
+
+
+def create_staging(table: str, fields: Sequence[Field]) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {quote(table)} ({column_defs(fields, LINEAGE_COLUMNS)})"
+
+
+def create_stage(stage: str, url: str, storage_integration: str | None = None) -> str:
+    """An external stage on `url` (s3://bucket/prefix/). Credentials belong in a storage integration."""
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_=./-]*)?", url):
+        raise ConfigError(f"stage URL {url!r} is not an s3:// bucket location")
+    text = f"CREATE STAGE IF NOT EXISTS {quote(stage)} URL='{url.rstrip('/')}/'"
+    if storage_integration:
+        text += f" STORAGE_INTEGRATION = {quote(storage_integration)}"
+    return text
+
+
+def copy_into(staging: str, stage: str, files: Sequence[str]) -> str:
+    """COPY the listed Parquet files (relative to the stage) into staging, matching columns by name."""
+    if not files:
+        raise ConfigError("COPY needs at least one file")
+    for name in files:
+        if not _FILE.match(name) or ".." in name:
+            raise ConfigError(f"refusing file name {name!r} in COPY: only plain .parquet paths are allowed")
+    listed = ", ".join(f"'{name}'" for name in files)
+    return (
+        f"COPY INTO {quote(staging)} FROM @{quote(stage)} FILES=({listed}) "
+        "FILE_FORMAT=(TYPE=PARQUET) MATCH_BY_COLUMN_NAME=CASE_INSENSITIVE ON_ERROR=ABORT_STATEMENT"
+    )
+
+
+def row_hash(fields: Sequence[Field]) -> str:
+    """SHA2 of the business columns (not lineage), NULL-safe, for change detection."""
+    parts = [f"COALESCE(TO_VARCHAR({quote(f.name)}), '\\u0000')" for f in fields]
+    return f"SHA2(CONCAT_WS('\\u001f', {', '.join(parts)}), 256)"
+
+
+def merge(
+    tables: LoadTables,
+    fields: Sequence[Field],
+    primary_key: Sequence[str],
+    order_by: Sequence[str],
+    *,
+    hard_delete: bool,
+) -> str:
+    """MERGE the latest staged version of each key into the target.
+
+    The source keeps one row per key (the newest by `order_by`, then by extraction time), updates only
+    rows whose content hash changed, inserts new keys, and applies deletes as a hard DELETE or as
+    `_DELETED = TRUE` (soft delete).
+    """
+    if not primary_key:
+        raise ConfigError("a MERGE needs a primary key")
+    names = [quote(f.name) for f in fields]
+    key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in primary_key)
+    partition = ", ".join(quote(k) for k in primary_key)
+    ordering = ", ".join([f"{quote(c)} DESC" for c in order_by] + ['"_EXTRACTED_AT" DESC'])
+    lineage = [quote(name) for name, _ in LINEAGE_COLUMNS]
+    source = (
+        f'SELECT {", ".join(names + lineage)}, {row_hash(fields)} AS "_ROW_HASH" '
+        f"FROM {quote(tables.staging)} "
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {ordering}) = 1"
+    )
+    updates = ", ".join(f"t.{c} = s.{c}" for c in [*names, *lineage, '"_ROW_HASH"'])
+    inserted = [*names, *lineage, '"_ROW_HASH"', '"_LOADED_AT"']
+    values = [f"s.{c}" for c in [*names, *lineage, '"_ROW_HASH"']] + ["CURRENT_TIMESTAMP()"]
+    delete = (
+        'WHEN MATCHED AND s."_DELETED" THEN DELETE'
+        if hard_delete
+        else 'WHEN MATCHED AND s."_DELETED" AND NOT COALESCE(t."_DELETED", FALSE) THEN UPDATE SET '
+        't."_DELETED" = TRUE, t."_SOURCE_FILE" = s."_SOURCE_FILE", t."_LOADED_AT" = CURRENT_TIMESTAMP()'
+    )
+    return (
+        f"MERGE INTO {quote(tables.target)} t USING ({source}) s ON {key_match} "
+        f"{delete} "
+        'WHEN MATCHED AND NOT s."_DELETED" AND (t."_ROW_HASH" IS DISTINCT FROM s."_ROW_HASH" '
+        'OR COALESCE(t."_DELETED", FALSE)) '
+        f'THEN UPDATE SET {updates}, t."_LOADED_AT" = CURRENT_TIMESTAMP() '
+        f'WHEN NOT MATCHED AND NOT s."_DELETED" THEN INSERT ({", ".join(inserted)}) '
+        f"VALUES ({', '.join(values)})"
+    )
+
+
+def add_columns(table: str, fields: Sequence[Field]) -> list[str]:
+    """Schema evolution: one ALTER per new column (Snowflake adds them without rewriting data)."""
+    return [
+        f"ALTER TABLE {quote(table)} ADD COLUMN IF NOT EXISTS {quote(f.name)} {SNOWFLAKE_TYPES[f.type]}"
+        for f in fields
+    ]
+
+
+def truncate(table: str) -> str:
+    return f"TRUNCATE TABLE {quote(table)}"
+
+
+def table_columns(table: str) -> tuple[str, list[str]]:
+    """Query (and bound values) listing a table's columns from INFORMATION_SCHEMA."""
+    parts = validate_identifier(table).upper().split(".")
+    name = parts[-1]
+    schema_filter = "AND TABLE_SCHEMA = %s " if len(parts) > 1 else ""
+    params = [name, *([parts[-2]] if len(parts) > 1 else [])]
+    sql = (
+        "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = %s "
+        f"{schema_filter}ORDER BY ORDINAL_POSITION"
+    )
+    return sql, params

@@ -1,0 +1,141 @@
+"""The Snowflake load SQL, run on Snowflake's protocol (fakesnow's server) over Parquet on moto's S3."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import snowflake.connector
+
+from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.records import PartWriter
+from airflow_provider_integrations.core.schema import RecordSchema
+from airflow_provider_integrations.core.sql import snowflake as sql
+from airflow_provider_integrations.sandbox import stores
+
+SCHEMA = RecordSchema.from_config(
+    {"Id": {"type": "string", "required": True}, "Name": "string", "Amount": "number",
+     "Modified": {"type": "timestamp", "required": True}, "Meta": "json"},
+    key=["Id"],
+)  # fmt: skip
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def env(sandbox: Any) -> Iterator[dict[str, Any]]:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=sandbox.s3_url,
+        region_name=stores.S3_REGION,
+        aws_access_key_id=stores.S3_ACCESS_KEY,
+        aws_secret_access_key=stores.S3_SECRET_KEY,
+    )
+    bucket = f"load-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    conn = snowflake.connector.connect(**sandbox.snowflake_kwargs())
+    suffix = uuid.uuid4().hex[:6].upper()
+    tables = sql.LoadTables(f"ACCOUNTS_{suffix}", f"ACCOUNTS_{suffix}_STG", f"STAGE_{suffix}")
+    yield {"s3": s3, "bucket": bucket, "conn": conn, "tables": tables}
+    conn.close()
+
+
+def stage_batch(env: dict[str, Any], batch: str, records: list[dict[str, Any]]) -> list[str]:
+    s3, bucket = env["s3"], env["bucket"]
+
+    def upload(path: Path, name: str) -> None:
+        s3.upload_file(str(path), bucket, f"acct/{batch}/{name}")
+
+    with PartWriter(SCHEMA, upload, batch_id=batch, extracted_at=datetime.now(UTC),
+                    source_prefix=f"acct/{batch}", part_rows=4) as writer:  # fmt: skip
+        for record in records:
+            writer.write(SCHEMA.validate(record).values, deleted=bool(record.get("_deleted")))
+        parts = writer.close()
+    return [p.key for p in parts]
+
+
+def run(env: dict[str, Any], statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+    cursor = env["conn"].cursor()
+    cursor.execute(statement, params)
+    return list(cursor.fetchall())
+
+
+def load(env: dict[str, Any], files: list[str], hard_delete: bool = False) -> list[tuple[Any, ...]]:
+    tables = env["tables"]
+    fields = SCHEMA.fields
+    run(env, sql.create_target(tables.target, fields, ["Id"]))
+    run(env, sql.create_staging(tables.staging, fields))
+    run(env, sql.create_stage(tables.stage, f"s3://{env['bucket']}"))
+    results = run(env, sql.copy_into(tables.staging, tables.stage, files))
+    run(env, sql.merge(tables, fields, ["Id"], ["Modified"], hard_delete=hard_delete))
+    run(env, sql.truncate(tables.staging))
+    return results
+
+
+def target(env: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    rows = run(
+        env, f'SELECT "ID", "NAME", "AMOUNT", "_DELETED", "_ROW_HASH" FROM {sql.quote(env["tables"].target)}'
+    )
+    return {r[0]: r[1:] for r in rows}
+
+
+def rec(i: int, name: str, minutes: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"Id": f"A{i}", "Name": name, "Amount": i * 10.0, "Modified": T0 + timedelta(minutes=minutes),
+            "Meta": {"i": i}, **extra}  # fmt: skip
+
+
+def test_copy_reports_every_file_and_merge_keeps_one_row_per_key(env: dict[str, Any]) -> None:
+    files = stage_batch(env, "b1", [rec(i, f"n{i}") for i in range(10)] + [rec(3, "newer", minutes=5)])
+    results = load(env, files)
+    loaded = sorted((r[0].rsplit("/", 1)[-1], r[1], r[3]) for r in results)
+    assert loaded == [(f"part-0000{i}.parquet", "LOADED", n) for i, n in enumerate((4, 4, 3))]
+    rows = target(env)
+    assert len(rows) == 10 and rows["A3"][0] == "newer"
+
+
+def test_second_load_updates_changed_rows_only_and_soft_deletes(env: dict[str, Any]) -> None:
+    load(env, stage_batch(env, "b1", [rec(i, f"n{i}") for i in range(6)]))
+    before = target(env)
+    second = [rec(1, "changed", 10), rec(2, "n2"), rec(4, "n4", 10, _deleted=True), rec(9, "new", 10)]
+    load(env, stage_batch(env, "b2", second))
+    after = target(env)
+    assert after["A1"][0] == "changed" and after["A1"][3] != before["A1"][3]
+    assert after["A2"] == before["A2"], "an unchanged row is not rewritten"
+    assert after["A4"][2] is True and after["A9"][0] == "new"
+    assert len(after) == 7
+
+
+def test_hard_delete_removes_the_row(env: dict[str, Any]) -> None:
+    load(env, stage_batch(env, "b1", [rec(i, f"n{i}") for i in range(3)]))
+    load(env, stage_batch(env, "b2", [rec(1, "n1", 5, _deleted=True)]), hard_delete=True)
+    assert set(target(env)) == {"A0", "A2"}
+
+
+def test_a_retried_load_leaves_the_target_unchanged(env: dict[str, Any]) -> None:
+    files = stage_batch(env, "b1", [rec(i, f"n{i}") for i in range(3)])
+    load(env, files)
+    before = target(env)
+    again = load(env, files)
+    assert {r[1] for r in again} == {"LOADED"}, "truncating staging resets its load history"
+    assert target(env) == before
+
+
+def test_added_columns_and_bad_inputs(env: dict[str, Any]) -> None:
+    from airflow_provider_integrations.core.schema import Field, FieldType
+
+    load(env, stage_batch(env, "b1", [rec(0, "n0")]))
+    for statement in sql.add_columns(env["tables"].target, [Field("Region", FieldType.STRING)]):
+        run(env, statement)
+        run(env, statement)
+    query, params = sql.table_columns(env["tables"].target)
+    assert "REGION" in [r[0] for r in run(env, query, params)]
+    with pytest.raises(ConfigError, match="refusing file name"):
+        sql.copy_into("T", "S", ["x.parquet') ; DROP TABLE T; --"])
+    with pytest.raises(ConfigError, match="s3://"):
+        sql.create_stage("S", "https://evil")
+    with pytest.raises(ConfigError, match="not a valid SQL name"):
+        sql.quote('T"; DROP')
