@@ -151,4 +151,4 @@ SERVICENOW = ConnectionType(
     placeholders={"host": "https://example.service-now.com"},
 )
 
-CONNECTION_TYPES = (SALESFORCE, NETSUITE, STRIPE)
+CONNECTION_TYPES = (SALESFORCE, NETSUITE, STRIPE, WORKDAY, SERVICENOW)

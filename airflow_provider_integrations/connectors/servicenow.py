@@ -1,0 +1,534 @@
+"""ServiceNow: Table API reads with encoded queries, deletes from `sys_audit_delete`, Import Set writes."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from airflow_provider_integrations.connectors.base import Connector, Stream, WriteOutcome, WriteResult
+from airflow_provider_integrations.core.auth import BasicAuth, OAuth2Token, TokenPoster
+from airflow_provider_integrations.core.errors import (
+    AuthError,
+    ConfigError,
+    IntegrationError,
+    PaginationError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from airflow_provider_integrations.core.http import (
+    Authenticator,
+    HttpClient,
+    HttpSettings,
+    default_error_for,
+    parse_retry_after,
+    rate_limit_reset_in,
+)
+from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
+from airflow_provider_integrations.core.resilience import Clock, Sleep
+from airflow_provider_integrations.core.watermark import Window, parse_timestamp
+
+log = logging.getLogger(__name__)
+SYSTEM = "servicenow"
+PAGE = 1000
+"""Records asked for per Table API call (`sysparm_limit`); instances cap it (10,000 by default)."""
+CHUNK = 20_000
+"""Records read by offset under one encoded query before the next query restarts after the last key."""
+BATCH = 200
+"""Staging rows sent per Import Set `insertMultiple` call."""
+AUDIT_TABLE = "sys_audit_delete"
+TABLE_API = "/api/now/table"
+IMPORT_API = "/api/now/import"
+SUCCESS_STATUSES = frozenset({"inserted", "updated", "ignored"})
+TRANSIENT_ROW_ERROR = re.compile(
+    r"\b(lock(ed)?|lock wait|deadlock|time ?out|timed out|try again|retry|temporarily)\b", re.IGNORECASE
+)
+"""Import row errors worth retrying: a lock or a timeout. Anything else (data policy, mandatory field,
+invalid value, missing coalesce key) fails the same way every time."""
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,79}")
+_FIELD = re.compile(r"[a-z_][a-z0-9_]{0,79}(\.[a-z_][a-z0-9_]{0,79}){0,4}")
+
+
+@dataclass(frozen=True)
+class ServiceNowSettings:
+    """A ServiceNow instance and the user to reach it as.
+
+    With `client_id` set the user signs in through the instance's OAuth endpoint (password grant, then
+    refresh-token grants); without it every call carries basic auth.
+    """
+
+    instance_url: str
+    username: str
+    password: str = field(repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        url = self.instance_url.strip().rstrip("/")
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"servicenow instance URL must start with https://, got {self.instance_url!r} "
+                "(e.g. https://example.service-now.com)"
+            )
+        object.__setattr__(self, "instance_url", url)
+        if not self.username or not self.password:
+            raise ConfigError("servicenow needs the integration user's login and password in the connection")
+        if self.client_id and not self.client_secret:
+            raise ConfigError(
+                "servicenow OAuth needs client_secret next to client_id in the connection extra"
+            )
+
+    @property
+    def oauth(self) -> bool:
+        return bool(self.client_id)
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.instance_url}/oauth_token.do"
+
+
+def servicenow_error(response: httpx.Response) -> IntegrationError | None:
+    """ServiceNow errors are `{"error": {"message", "detail"}, "status": "failure"}`.
+
+    429 carries `Retry-After` (or `X-RateLimit-Reset`); a 400 "Pagination expired" means the offset's
+    result set is gone and the read must restart at offset 0 (:class:`PagingExpiredError`).
+    """
+    status = response.status_code
+    if status < 400:
+        return None
+    try:
+        error = response.json().get("error") or {}
+        title = str(error.get("message") or f"HTTP {status}")
+        detail = error.get("detail")
+    except (ValueError, AttributeError):
+        return default_error_for(response, SYSTEM)
+    text = f"{title}: {detail}" if detail else title
+    code = title[:80]
+    if status == 401:
+        return AuthError(text, system=SYSTEM, code=code)
+    if status == 429:
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        if wait is None:
+            wait = rate_limit_reset_in(response.headers)
+        return RateLimitedError(text, retry_after=wait, system=SYSTEM, code=code)
+    if status == 408 or status >= 500:
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        return TransientError(text, retry_after=wait, system=SYSTEM, code=code)
+    if status == 400 and "pagination expired" in title.lower():
+        return PagingExpiredError(text, system=SYSTEM, code=code)
+    return PermanentError(text, system=SYSTEM, code=code)
+
+
+class PagingExpiredError(PaginationError):
+    """The instance dropped an offset's result set; the read restarts after the last record it has."""
+
+
+def table_name(name: Any, what: str = "table") -> str:
+    """A ServiceNow table name (`incident`, `u_account_import`, `x_acme_app_item`) or ConfigError."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"servicenow {what} {name!r} is not a table name: use lower-case letters, digits and _, "
+            "starting with a letter or _"
+        )
+    return name
+
+
+def field_name(name: Any, what: str = "field") -> str:
+    """A ServiceNow field name, optionally dot-walked (`caller_id.email`), or ConfigError."""
+    if not isinstance(name, str) or not _FIELD.fullmatch(name):
+        raise ConfigError(
+            f"servicenow {what} {name!r} is not a field name: use lower-case letters, digits and _ "
+            "(dot-walk references with .)"
+        )
+    return name
+
+
+def query_time(value: datetime) -> str:
+    """A datetime as the Table API writes them: 'YYYY-MM-DD HH:MM:SS' in UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ConfigError(f"servicenow query times must be timezone-aware, got {value.isoformat()}")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def window_bound(value: datetime) -> str:
+    """A window bound rounded up to the whole second.
+
+    ServiceNow stores seconds; a record at second `s` lies in [start, end) exactly when
+    ceil(start) <= s < ceil(end), so consecutive windows stay disjoint and gap-free.
+    """
+    text = query_time(value)
+    if value.microsecond:
+        text = query_time(value.replace(microsecond=0) + timedelta(seconds=1))
+    return text
+
+
+def query_value(value: Any) -> str:
+    """A value for an encoded query, refused when it could change the query's meaning.
+
+    Encoded queries have no quoting: `^` separates conditions (`^OR`, `^NQ` start alternatives), a line
+    break ends the parameter, and a `javascript:` value runs as a script on the instance. Values with any
+    of these are refused rather than escaped.
+    """
+    if isinstance(value, datetime):
+        return query_time(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        raise ConfigError("servicenow encoded query values cannot be null (use ISEMPTY)")
+    text = str(value)
+    if "^" in text or "\n" in text or "\r" in text:
+        raise ConfigError(
+            f"servicenow encoded query value {text[:60]!r} contains '^' or a line break; encoded queries "
+            "cannot quote them, so the value is refused"
+        )
+    if text.strip().lower().startswith("javascript:"):
+        raise ConfigError(f"servicenow encoded query value {text[:60]!r} would run as a script; refused")
+    return text
+
+
+def condition(name: str, operator: str, value: Any) -> str:
+    return f"{field_name(name)}{operator}{query_value(value)}"
+
+
+def row_error_is_transient(message: str) -> bool:
+    """Whether an import row's error message names a lock or a timeout (see TRANSIENT_ROW_ERROR)."""
+    return bool(TRANSIENT_ROW_ERROR.search(message))
+
+
+class _ClientCredentialsInForm:
+    """ServiceNow wants client_id and client_secret in the form of every grant, refresh included."""
+
+    def __init__(self, post: TokenPoster, client_id: str, client_secret: str) -> None:
+        self._post = post
+        self._credentials = {"client_id": client_id, "client_secret": client_secret}
+
+    def __repr__(self) -> str:
+        return "ClientCredentialsInForm(***)"
+
+    def __call__(self, url: str, form: Mapping[str, str], headers: Mapping[str, str]) -> httpx.Response:
+        return self._post(url, {**form, **self._credentials}, headers)
+
+    def close(self) -> None:
+        self._post.close()
+
+
+def authenticator(
+    settings: ServiceNowSettings, *, sleep: Sleep = time.sleep, clock: Clock = time.monotonic, **http: Any
+) -> Authenticator:
+    """Basic auth, or OAuth2 bearer tokens when the connection names an OAuth client."""
+    if not settings.oauth:
+        return BasicAuth(settings.username, settings.password)
+    token_client = HttpClient(
+        HttpSettings(base_url=settings.instance_url, system=SYSTEM, ca_bundle=settings.ca_bundle, **http),
+        sleep=sleep,
+        clock=clock,
+    )
+    username, password = settings.username, settings.password
+    return OAuth2Token(
+        settings.token_url,
+        lambda: {"grant_type": "password", "username": username, "password": password},
+        _ClientCredentialsInForm(
+            TokenPoster(token_client), str(settings.client_id), str(settings.client_secret)
+        ),
+    )
+
+
+@dataclass
+class _Progress:
+    """Where one query's read got to: the last record yielded and whether the result set was exhausted."""
+
+    last: Mapping[str, Any] | None = None
+    complete: bool = False
+
+
+class ServiceNowConnector(Connector):
+    """Reads ServiceNow tables through the Table API and writes through Import Set transform maps.
+
+    Reads order by (sys_updated_on, sys_id) and page by `sysparm_offset`, checking every page's
+    `X-Total-Count`: a capped `sysparm_limit` only makes pages smaller and a short result raises
+    :class:`PaginationError`. After CHUNK records the query restarts after the last (sys_updated_on,
+    sys_id) read, first within that second, then past it, so deep offsets are never needed. Incremental
+    windows filter `sys_updated_on` on [start, end); deletes come from `sys_audit_delete`.
+    """
+
+    system = SYSTEM
+
+    @classmethod
+    def connect(
+        cls,
+        settings: ServiceNowSettings,
+        streams: Mapping[str, Stream],
+        *,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        **http: Any,
+    ) -> ServiceNowConnector:
+        client = HttpClient(
+            HttpSettings(base_url=settings.instance_url, system=SYSTEM, ca_bundle=settings.ca_bundle, **http),
+            auth=authenticator(settings, sleep=sleep, clock=clock, **http),
+            classify_error=servicenow_error,
+            sleep=sleep,
+            clock=clock,
+        )
+        return cls(client, streams)
+
+    def __enter__(self) -> ServiceNowConnector:
+        return self
+
+    def check(self) -> str:
+        response = self.client.request(
+            "GET", f"{TABLE_API}/sys_user", params={"sysparm_limit": 1, "sysparm_fields": "sys_id"}
+        )
+        total = response.headers.get("x-total-count", "?")
+        return f"reached ServiceNow: Table API answered ({total} users visible)"
+
+    # reads
+
+    def read(self, stream: str, window: Window | None = None) -> Iterator[dict[str, Any]]:
+        spec = self.stream(stream)
+        ts, key = self._cursor(spec)
+        table = table_name(spec.source)
+        conditions = self._filters(spec)
+        if window is not None:
+            conditions += [f"{ts}>={window_bound(window.start)}", f"{ts}<{window_bound(window.end)}"]
+        names = [field_name(name) for name in spec.schema.names]
+        names += [name for name in (ts, key) if name not in names]
+        yield from self._select(table, conditions, (ts, key), names)
+        if spec.deletes and window is not None:
+            yield from self._deleted(table, ts, key, window)
+
+    @staticmethod
+    def _cursor(stream: Stream) -> tuple[str, str]:
+        ts, key = stream.cursor or ("sys_updated_on", "sys_id")
+        return field_name(ts, "cursor field"), field_name(key, "cursor field")
+
+    @staticmethod
+    def _filters(stream: Stream) -> list[str]:
+        """`options: {filters: {field: value}}`: equality conditions every read of the stream carries."""
+        filters = stream.options.get("filters") or {}
+        if not isinstance(filters, Mapping):
+            raise ConfigError(f"servicenow stream {stream.name!r}: options.filters must map fields to values")
+        return [condition(name, "=", value) for name, value in filters.items()]
+
+    def _deleted(self, table: str, ts: str, key: str, window: Window) -> Iterator[dict[str, Any]]:
+        conditions = [
+            condition("tablename", "=", table),
+            f"sys_created_on>={window_bound(window.start)}",
+            f"sys_created_on<{window_bound(window.end)}",
+        ]
+        fields = ["sys_id", "documentkey", "sys_created_on"]
+        for row in self._select(AUDIT_TABLE, conditions, ("sys_created_on", "sys_id"), fields):
+            yield {key: row["documentkey"], ts: row["sys_created_on"], "_deleted": True}
+
+    def _select(
+        self, table: str, conditions: list[str], order: tuple[str, str], fields: list[str]
+    ) -> Iterator[dict[str, Any]]:
+        """Every record matching `conditions`, in (ts, key) order, chunk after chunk."""
+        ts, key = order
+        after: tuple[str, str] | None = None
+        tie = False
+        while True:
+            where = list(conditions)
+            if after is not None:
+                where += [f"{ts}={after[0]}", f"{key}>{after[1]}"] if tie else [f"{ts}>{after[0]}"]
+            query = "^".join([*where, f"ORDERBY{ts}", f"ORDERBY{key}"])
+            progress = _Progress()
+            try:
+                yield from self._chunk(table, query, fields, progress)
+            except PagingExpiredError:
+                if progress.last is None:
+                    raise
+                log.info(
+                    "servicenow %s: result set expired while paging; restarting after the last key", table
+                )
+            if progress.complete:
+                if after is not None and tie:
+                    tie = False
+                    continue
+                return
+            if progress.last is None:
+                raise PaginationError(f"servicenow {table}: a chunk ended early without any record")
+            after, tie = self._key_of(progress.last, ts, key), True
+
+    @staticmethod
+    def _key_of(record: Mapping[str, Any], ts: str, key: str) -> tuple[str, str]:
+        stamp, ident = record.get(ts), record.get(key)
+        if not stamp or not ident:
+            raise PaginationError(f"servicenow record without {ts} or {key} cannot be paged past")
+        when = parse_timestamp(stamp, ts, naive_is_utc=True)
+        return query_time(when), query_value(ident)
+
+    def _chunk(
+        self, table: str, query: str, fields: list[str], progress: _Progress
+    ) -> Iterator[dict[str, Any]]:
+        """Offset pages of one query, up to about CHUNK records, each page's total checked."""
+        paginator = OffsetPaginator(PAGE, total_from=_total_count)
+        offset: int | None = paginator.first_token
+        taken = 0
+        while offset is not None:
+            page = self._page(table, query, fields, offset)
+            for record in page.records:
+                progress.last = record
+                yield dict(record)
+            taken += len(page.records)
+            offset = paginator.advance(page)
+            if offset is not None and taken >= CHUNK:
+                return
+        progress.complete = True
+
+    def _page(self, table: str, query: str, fields: list[str], offset: int) -> Page:
+        response = self.client.request(
+            "GET",
+            f"{TABLE_API}/{table}",
+            params={
+                "sysparm_query": query,
+                "sysparm_fields": ",".join(fields),
+                "sysparm_limit": PAGE,
+                "sysparm_offset": offset,
+                "sysparm_display_value": "false",
+                "sysparm_exclude_reference_link": "true",
+            },
+        )
+        body = response.json()
+        records = body.get("result") if isinstance(body, Mapping) else None
+        if not isinstance(records, list):
+            raise PaginationError(f"servicenow {table}: the Table API answered without a result list")
+        return Page(records=records, body=body, headers=response.headers)
+
+    # writes
+
+    def write(
+        self,
+        target: str,
+        operation: str,
+        records: Iterable[Mapping[str, Any]],
+        key_field: str = "u_external_id",
+    ) -> Iterator[WriteResult]:
+        """Stage records into the import set table `target`; its transform map coalesces on `key_field`.
+
+        Batches go to `insertMultiple` (a lone row to the single-row endpoint); each staged row's status
+        becomes one result, in order: inserted, updated and ignored are successes, an error naming a lock
+        or timeout is transient, any other error permanent. A call that fails as a whole (429 or 5xx
+        after retries) makes every row of it transient. Rows without a key are refused unsent: the key
+        is what makes a replayed call update rather than duplicate, so calls are retried safely (a row
+        the lost attempt already wrote then reports `ignored`, with `created` False).
+        """
+        if operation != "upsert":
+            raise ConfigError(
+                f"servicenow writes go through import sets, which coalesce on a key: use 'upsert', "
+                f"not {operation!r}"
+            )
+        staging = table_name(target, "import set table")
+        field_name(key_field, "key field")
+        pending: list[tuple[str, Mapping[str, Any] | WriteResult]] = []
+        sendable = 0
+        for record in records:
+            key = "" if record.get(key_field) is None else str(record.get(key_field))
+            slot = self._staging_row(record, key, key_field)
+            pending.append((key, slot))
+            sendable += not isinstance(slot, WriteResult)
+            if sendable >= BATCH:
+                yield from self._flush(staging, pending)
+                pending, sendable = [], 0
+        if pending:
+            yield from self._flush(staging, pending)
+
+    @staticmethod
+    def _staging_row(record: Mapping[str, Any], key: str, key_field: str) -> Mapping[str, Any] | WriteResult:
+        if not key:
+            return WriteResult(
+                key, WriteOutcome.PERMANENT, code="MISSING_KEY", message=f"{key_field} is empty; not sent"
+            )
+        row: dict[str, Any] = {}
+        for name, value in record.items():
+            if isinstance(value, Mapping | list | tuple | set):
+                return WriteResult(
+                    key,
+                    WriteOutcome.PERMANENT,
+                    code="NOT_FLAT",
+                    message=f"{name} holds nested data; import set staging rows are flat name/value pairs",
+                )
+            row[str(name)] = _staging_value(value)
+        return row
+
+    def _flush(
+        self, staging: str, pending: list[tuple[str, Mapping[str, Any] | WriteResult]]
+    ) -> Iterator[WriteResult]:
+        keys = [key for key, slot in pending if not isinstance(slot, WriteResult)]
+        rows = [slot for _, slot in pending if not isinstance(slot, WriteResult)]
+        sent = iter(self._import(staging, keys, rows) if rows else [])
+        for _, slot in pending:
+            yield slot if isinstance(slot, WriteResult) else next(sent)
+
+    def _import(self, staging: str, keys: list[str], rows: list[Mapping[str, Any]]) -> list[WriteResult]:
+        single = len(rows) == 1
+        path = f"{IMPORT_API}/{staging}" if single else f"{IMPORT_API}/{staging}/insertMultiple"
+        try:
+            response = self.client.request(
+                "POST", path, json=rows[0] if single else {"records": rows}, idempotent=True
+            )
+        except (TransientError, PermanentError) as error:
+            outcome = WriteOutcome.TRANSIENT if isinstance(error, TransientError) else WriteOutcome.PERMANENT
+            return [WriteResult(key, outcome, None, None, error.code, error.message) for key in keys]
+        try:
+            answers = response.json().get("result")
+        except (ValueError, AttributeError):
+            answers = None
+        if not isinstance(answers, list) or len(answers) != len(rows):
+            got = len(answers) if isinstance(answers, list) else "no"
+            message = f"import set answered {got} row results for {len(rows)} staged rows"
+            return [
+                WriteResult(key, WriteOutcome.TRANSIENT, None, None, "RESULT_COUNT", message) for key in keys
+            ]
+        return [_row_result(key, answer) for key, answer in zip(keys, answers, strict=True)]
+
+
+def _row_result(key: str, answer: Any) -> WriteResult:
+    if not isinstance(answer, Mapping):
+        return WriteResult(
+            key, WriteOutcome.TRANSIENT, code="RESULT_SHAPE", message="row result is not an object"
+        )
+    status = str(answer.get("status") or "")
+    if status in SUCCESS_STATUSES:
+        return WriteResult(
+            key, WriteOutcome.SUCCESS, str(answer.get("sys_id") or "") or None, status == "inserted", status
+        )
+    message = str(answer.get("error_message") or answer.get("status_message") or f"row status {status!r}")
+    if status == "error" and row_error_is_transient(message):
+        return WriteResult(key, WriteOutcome.TRANSIENT, None, None, status, message)
+    return WriteResult(key, WriteOutcome.PERMANENT, None, None, status or "unknown", message)
+
+
+def _staging_value(value: Any) -> Any:
+    """Values as import set staging fields take them: times in UTC 'YYYY-MM-DD HH:MM:SS', numbers as JSON."""
+    if isinstance(value, datetime):
+        return query_time(value) if value.tzinfo else value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _total_count(page: Page) -> int:
+    raw = page.headers.get("x-total-count")
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise PaginationError(
+            "servicenow answered a page without X-Total-Count; without it a capped result cannot be told "
+            "from a complete one"
+        ) from None

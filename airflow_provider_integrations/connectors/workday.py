@@ -1,0 +1,283 @@
+"""Workday: REST collections under an OAuth2 refresh token, paged by offset, read as of an effective date."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from airflow_provider_integrations.connectors.base import Connector, Stream, WriteResult
+from airflow_provider_integrations.core.auth import OAuth2Token, Token, TokenPoster
+from airflow_provider_integrations.core.errors import (
+    AuthError,
+    ConfigError,
+    IntegrationError,
+    PaginationError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from airflow_provider_integrations.core.http import (
+    HttpClient,
+    HttpSettings,
+    default_error_for,
+    parse_retry_after,
+)
+from airflow_provider_integrations.core.pagination import OffsetPaginator, Page, paginate
+from airflow_provider_integrations.core.watermark import Window
+
+log = logging.getLogger(__name__)
+SYSTEM = "workday"
+MAX_LIMIT = 100
+"""Workday refuses a `limit` above 100."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_OAUTH_REFUSALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client", "invalid_token"})
+_OAUTH_BAD_REQUESTS = frozenset({"invalid_request", "unsupported_grant_type", "invalid_scope"})
+_ONE_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class WorkdaySettings:
+    """A Workday tenant reached through an API client's refresh token.
+
+    `host` is the REST base URL (`https://wd2-impl-services1.workday.com`); the token endpoint is
+    `{host}/ccx/oauth2/{tenant}/token`. `rate_limit_per_second`, when given, paces calls on the client
+    side so the tenant's own limit (answered with 429 and Retry-After) is rarely met.
+    """
+
+    host: str
+    tenant: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    ca_bundle: str | None = None
+    rate_limit_per_second: float | None = None
+
+    def __post_init__(self) -> None:
+        required = ("host", "tenant", "client_id", "client_secret", "refresh_token")
+        missing = [name for name in required if not getattr(self, name)]
+        if missing:
+            raise ConfigError(f"workday needs {', '.join(missing)} in the connection")
+        if not _NAME.fullmatch(self.tenant):
+            raise ConfigError(
+                f"workday tenant {self.tenant!r} is not a tenant name (letters, digits, '_', '-', '.')"
+            )
+        if self.rate_limit_per_second is not None and self.rate_limit_per_second <= 0:
+            raise ConfigError(
+                f"workday rate_limit_per_second must be a positive number, got {self.rate_limit_per_second}"
+            )
+
+    @property
+    def base_url(self) -> str:
+        host = self.host.strip().rstrip("/")
+        return host if "://" in host else f"https://{host}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/ccx/oauth2/{quote(self.tenant)}/token"
+
+    def grant(self) -> dict[str, str]:
+        """The refresh-token grant (the client id and secret go in a basic Authorization header)."""
+        return {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
+
+
+class WorkdayToken(OAuth2Token):
+    """Access tokens refreshed a tenth of their lifetime before expiry, at most `early_refresh` early.
+
+    A fixed minute's margin would fetch a new token before every call on a tenant whose tokens live
+    only seconds; a token that expires anyway is refused with 401 and refreshed once by the client.
+    """
+
+    def _expiring(self, token: Token) -> bool:
+        if token.expires_at is None:
+            return False
+        lifetime = float(token.raw.get("expires_in") or 0)
+        margin = min(self._early, lifetime / 10)
+        return self._clock() >= token.expires_at - margin
+
+
+def workday_error(response: httpx.Response) -> IntegrationError | None:
+    """Map Workday's error bodies onto the error tree.
+
+    REST errors are `{"error": summary, "errors": [{"error", "code", "field"}]}`; the token endpoint and
+    refused access tokens answer OAuth's `{"error": code, "error_description": text}`.
+    """
+    status = response.status_code
+    if status < 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return default_error_for(response, SYSTEM)
+    if not isinstance(body, dict):
+        return default_error_for(response, SYSTEM)
+    listed = body.get("errors")
+    first = listed[0] if isinstance(listed, list) and listed and isinstance(listed[0], dict) else {}
+    parameter = first.get("field")
+    if "error_description" in body:
+        code = str(body.get("error") or f"HTTP {status}")
+        text = f"{code}: {body['error_description']}"
+    else:
+        code = str(first.get("code") or ("INVALID_PARAMETER" if parameter else f"HTTP {status}"))
+        text = str(first.get("error") or body.get("error") or "no message")
+        if parameter:
+            text += f" (parameter {parameter})"
+    if status == 401 or code in _OAUTH_REFUSALS:
+        return AuthError(text, system=SYSTEM, code=code)
+    if status == 429:
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        return RateLimitedError(text, retry_after=wait, system=SYSTEM, code=code)
+    if status == 408 or status >= 500:
+        return TransientError(text, system=SYSTEM, code=code)
+    if parameter == "offset" and "expired" in text.lower():
+        # Workday dropped the paging context; asking for the page again starts a fresh one.
+        return TransientError(text, system=SYSTEM, code="PAGING_EXPIRED")
+    if code in _OAUTH_BAD_REQUESTS:
+        return ConfigError(f"{text} (check the tenant and the API client)", system=SYSTEM, code=code)
+    if status == 400 and parameter:
+        return ConfigError(f"{text} (check the stream configuration)", system=SYSTEM, code=code)
+    return PermanentError(text, system=SYSTEM, code=code)
+
+
+def workday_instant(when: datetime) -> str:
+    """An instant as Workday's ISO 8601 UTC form, to the microsecond."""
+    utc = when.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}Z"
+
+
+class WorkdayConnector(Connector):
+    """Reads Workday REST collections (workers, organizations, jobs) 100 records a page.
+
+    Pages are `limit`/`offset` with the collection's `total` checked: a read that ends short of the
+    total raises :class:`PaginationError` instead of losing records.
+
+    Records are effective-dated. Every read names its `asOfEffectiveDate`: the `as_of` keyword of
+    :meth:`read`, else the stream's `as_of` option: `window_end` (the default: an incremental read is
+    as of its window's end date, a full read as of today), `today`, or a fixed `YYYY-MM-DD`. A full read
+    fixes "today" once, so a read crossing midnight stays consistent.
+
+    Incremental reads select records by `lastModified` within the window [start, end). Workday's
+    `updatedFrom`/`updatedThrough` are both inclusive, so the upper bound sent is the last microsecond
+    before the window's end: consecutive windows neither overlap nor leave a gap. These collections do
+    not list deleted (rescinded) records; a full read shows which are gone. A record changed in a
+    window but effective only after the window's end date is not returned as of that date.
+    """
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        client: HttpClient,
+        streams: Mapping[str, Stream],
+        tenant: str,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        super().__init__(client, streams)
+        if not _NAME.fullmatch(tenant):
+            raise ConfigError(f"workday tenant {tenant!r} is not a tenant name")
+        self.tenant = tenant
+        self._today = today
+
+    @classmethod
+    def connect(
+        cls, settings: WorkdaySettings, streams: Mapping[str, Stream], **http: Any
+    ) -> WorkdayConnector:
+        options: dict[str, Any] = {"rate_limit_per_second": settings.rate_limit_per_second, **http}
+        common: dict[str, Any] = {
+            "base_url": settings.base_url,
+            "system": SYSTEM,
+            "ca_bundle": settings.ca_bundle,
+        }
+        token_client = HttpClient(HttpSettings(**common, **options), classify_error=workday_error)
+        token = WorkdayToken(
+            settings.token_url,
+            settings.grant,
+            TokenPoster(token_client),
+            client_auth=(settings.client_id, settings.client_secret),
+        )
+        client = HttpClient(HttpSettings(**common, **options), auth=token, classify_error=workday_error)
+        return cls(client, streams, settings.tenant)
+
+    def check(self) -> str:
+        body = self.client.get_json(f"/ccx/api/v1/{self.tenant}/workers", params={"limit": 1})
+        return f"reached Workday tenant {self.tenant}: workers answered ({body.get('total', '?')} workers)"
+
+    def read(
+        self, stream: str, window: Window | None = None, *, as_of: date | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Records of `stream` as of an effective date (see the class); within `window` if given."""
+        spec = self.stream(stream)
+        params = {"asOfEffectiveDate": self.effective_date(spec, window, as_of).isoformat()}
+        if window is not None:
+            if not spec.incremental:
+                raise ConfigError(f"workday stream {stream!r} has no cursor, so it cannot be read by window")
+            params["updatedFrom"] = workday_instant(window.start)
+            params["updatedThrough"] = workday_instant(window.end - _ONE_TICK)
+        yield from self._collection(self.path(spec), params, self.page_size(spec))
+
+    def effective_date(self, spec: Stream, window: Window | None, as_of: date | None = None) -> date:
+        """The `asOfEffectiveDate` a read of `spec` over `window` asks for."""
+        if as_of is not None:
+            return as_of
+        option = str(spec.options.get("as_of", "window_end"))
+        if option == "window_end":
+            return window.end.date() if window is not None else self._today()
+        if option == "today":
+            return self._today()
+        try:
+            return date.fromisoformat(option)
+        except ValueError:
+            raise ConfigError(
+                f"workday stream {spec.name!r}: option as_of must be window_end, today or a YYYY-MM-DD "
+                f"date, got {option!r}"
+            ) from None
+
+    def path(self, spec: Stream) -> str:
+        """`/ccx/api/{api}/{tenant}/{source}`, where the `api` option is e.g. `v1` or `staffing/v6`."""
+        api = str(spec.options.get("api", "v1")).strip("/")
+        parts = [*api.split("/"), spec.source]
+        bad = [part for part in parts if not _NAME.fullmatch(part)]
+        if bad:
+            raise ConfigError(f"workday stream {spec.name!r}: {bad} is not a valid API path segment")
+        return f"/ccx/api/{api}/{self.tenant}/{spec.source}"
+
+    def page_size(self, spec: Stream) -> int:
+        try:
+            size = int(spec.options.get("page_size", MAX_LIMIT))
+        except (TypeError, ValueError):
+            size = 0
+        if not 1 <= size <= MAX_LIMIT:
+            raise ConfigError(
+                f"workday stream {spec.name!r}: page_size must be a whole number from 1 to {MAX_LIMIT}"
+            )
+        return size
+
+    def _collection(self, path: str, params: Mapping[str, str], limit: int) -> Iterator[dict[str, Any]]:
+        def fetch(offset: int) -> Page:
+            body = self.client.get_json(path, params={**params, "limit": limit, "offset": offset})
+            if "total" not in body:
+                raise PaginationError(
+                    f"workday {path} answered without a total; cannot check the read is complete",
+                    system=SYSTEM,
+                )
+            return Page(records=body.get("data") or [], body=body)
+
+        paginator = OffsetPaginator(limit, total_from=lambda page: int(page.body["total"]))
+        for record in paginate(fetch, paginator):
+            yield dict(record)
+        log.info("workday %s: %d records in %d pages", path, paginator.records, paginator.pages)
+
+    def write(
+        self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str = "id"
+    ) -> Iterator[WriteResult]:
+        """Not supported: this connector only reads Workday (its REST collections take no writes here).
+
+        Raises :class:`ConfigError` at once, before any record is consumed.
+        """
+        raise ConfigError("Workday writes are not supported", system=SYSTEM)
