@@ -1,97 +1,70 @@
-"""`make demo`: what runs end to end today, and what is still to come.
+"""`make demo`: everything built so far, end to end on local stand-ins, with faults on.
 
-Today the demo drives the core against a local HTTP server with injected faults: an offset-paginated
-API that answers some pages with 429 (Retry-After), 503 and TCP resets, a few poison records that go to
-the DLQ, and a check that every other record arrived exactly once. It exits non-zero if anything was
-lost or duplicated.
+1. The core against a scripted HTTP server answering 429s, 503s and resets (`core_selfcheck`).
+2. The sandbox (S3, Snowflake, the five SaaS APIs) brought up under `.sandbox/`, a small fault profile
+   set on every system, and every stream of every system read through its Airflow hook and connector.
+   Each record is validated against its stream's schema; poison records go to the DLQ with the reason.
+
+Exits non-zero unless every live source record was read exactly once and every record is either valid
+or in the DLQ. Writes `.sandbox/demo-report.json`.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import ssl
 import sys
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
-from airflow_provider_integrations.core.dlq import DLQEntry, DLQFilter, LocalDLQStore, RunContext
+import httpx
+from core_selfcheck import run_core_selfcheck
+
+from airflow_provider_integrations.connection_types import CONNECTION_TYPES
+from airflow_provider_integrations.core.dlq import DLQEntry, LocalDLQStore, RunContext
 from airflow_provider_integrations.core.errors import RecordError
-from airflow_provider_integrations.core.http import HttpClient, HttpSettings, RetryPolicy
-from airflow_provider_integrations.core.pagination import OffsetPaginator, Page, paginate
-from airflow_provider_integrations.sandbox.scripted_http import Reply, ScriptedHttpServer, Seen
+from airflow_provider_integrations.sandbox import runner
 
-RECORDS = 2_500
-PAGE = 100
-POISON_EVERY = 499
 SANDBOX = Path(".sandbox")
-
+FAULTS = {"seed": 7, "rate_429": 0.03, "rate_5xx": 0.03, "retry_after": 0.05, "poison_rate": 0.01}
 NOT_BUILT_YET = [
-    ("sandbox: S3 (moto), Snowflake (fakesnow) and the five SaaS emulators", "issue 4"),
-    ("connectors and hooks: Salesforce, NetSuite, Stripe, Workday, ServiceNow", "issue 5"),
-    ("extract to S3 -> COPY -> MERGE into Snowflake", "issue 6"),
+    ("extract to S3 as Parquet -> COPY -> MERGE into Snowflake", "issue 6"),
     ("reverse ETL with per-record outcomes", "issue 7"),
     ("DAGs, DLQ replay and the DLQ page in the Airflow UI", "issue 8"),
     ("benchmarks and the fault-injection suite", "issue 9"),
 ]
 
 
-def faulty_api(seen: Seen) -> Reply:
-    """Offset-paginated records; every 4th request is throttled, every 7th fails, every 11th resets."""
-    n = len(SERVER.requests)
-    if n % 11 == 0:
-        return Reply(action="reset")
-    if n % 7 == 0:
-        return Reply(503, json={"error": "temporarily unavailable"})
-    if n % 4 == 0:
-        return Reply(429, headers={"Retry-After": "0.05"}, json={"error": "slow down"})
-    query = parse_qs(seen.query)
-    offset, limit = int(query["offset"][0]), int(query["limit"][0])
-    rows = [
-        {"id": f"rec-{i:06d}", "amount": None if i % POISON_EVERY == 0 else i * 10}
-        for i in range(offset, min(offset + limit, RECORDS))
-    ]
-    return Reply(200, json={"total": RECORDS, "items": rows})
+def hook_for(kind: Any) -> Any:
+    module = importlib.import_module(f"airflow_provider_integrations.hooks.{kind.system}")
+    return getattr(module, kind.hook)(f"sandbox_{kind.system}")
 
 
-def validate(record: Mapping[str, Any]) -> None:
-    if record.get("amount") is None:
-        raise RecordError("amount is required", record_key=str(record["id"]))
-
-
-SERVER = ScriptedHttpServer()
-
-
-def main() -> int:
-    SANDBOX.mkdir(exist_ok=True)
-    store = LocalDLQStore(SANDBOX / "dlq")
-    context = RunContext(dag_id="demo_core", task_id="read_items", run_id="demo", try_number=1)
-    with SERVER:
-        SERVER.route("/items", faulty_api)
-        settings = HttpSettings(
-            base_url=SERVER.url,
-            system="demo-api",
-            read_timeout=5,
-            retry=RetryPolicy(max_attempts=6, base_delay=0.02, max_delay=0.2, deadline=30),
-        )
-        with HttpClient(settings) as client:
-
-            def fetch(offset: int) -> Page:
-                body = client.get_json("/items", params={"offset": offset, "limit": PAGE})
-                return Page(records=body["items"], body=body)
-
+def read_everything(admin: httpx.Client, admin_url: str, store: LocalDLQStore) -> list[dict[str, Any]]:
+    rows = []
+    live = admin.get(f"{admin_url}/datasets").json()
+    for kind in CONNECTION_TYPES:
+        hook = hook_for(kind)
+        connector = hook.get_conn()
+        context = RunContext(dag_id="demo", task_id=f"read_{kind.system}", run_id="demo", try_number=1)
+        for name, stream in connector.streams.items():
+            key = f"{kind.system}/{stream.source}"
+            if key not in live:
+                continue
             ids: Counter[str] = Counter()
-            bad: list[DLQEntry] = []
-            for record in paginate(fetch, OffsetPaginator(PAGE, lambda page: page.body["total"])):
+            dead: list[DLQEntry] = []
+            for record in connector.read(name):
+                ids[str(record.get(stream.primary_key[0]))] += 1
                 try:
-                    validate(record)
-                    ids[str(record["id"])] += 1
+                    stream.schema.validate(record)
                 except RecordError as error:
-                    bad.append(
+                    dead.append(
                         DLQEntry.create(
-                            system="demo-api",
-                            stream="items",
+                            system=kind.system,
+                            stream=name,
                             operation="extract",
                             error=error,
                             record_key=error.record_key,
@@ -99,41 +72,57 @@ def main() -> int:
                             context=context,
                         )
                     )
-            store.write(bad)
-            calls = client.calls
-
-    poison = {f"rec-{i:06d}" for i in range(RECORDS) if i % POISON_EVERY == 0}
-    expected = {f"rec-{i:06d}" for i in range(RECORDS)} - poison
-    duplicated = sorted(k for k, n in ids.items() if n > 1)
-    missing = sorted(expected - set(ids))
-    in_dlq = {
-        e.record_key for e in store.find(DLQFilter(system="demo-api", dag_id="demo_core"), limit=10_000)
-    }
-    report = {
-        "served": RECORDS,
-        "delivered": sum(ids.values()),
-        "dead_lettered": len(bad),
-        "poison_in_dlq": len(poison & in_dlq),
-        "duplicated": len(duplicated),
-        "missing": len(missing),
-        "http_calls": calls,
-        "pages": -(-RECORDS // PAGE),
-    }
-    print_report(report)
-    (SANDBOX / "demo-report.json").write_text(json.dumps(report, indent=2))
-    ok = not duplicated and not missing and poison <= in_dlq
-    print("\nRESULT:", "OK - nothing lost, nothing duplicated" if ok else "FAILED")
-    return 0 if ok else 1
+            store.write(dead)
+            read = sum(ids.values())
+            rows.append(
+                {
+                    "system": kind.system,
+                    "stream": name,
+                    "source": live[key]["live"],
+                    "read": read,
+                    "valid": read - len(dead),
+                    "dlq": len(dead),
+                    "duplicated": sum(1 for n in ids.values() if n > 1),
+                }
+            )
+        hook.close()
+    return rows
 
 
-def print_report(report: Mapping[str, int]) -> None:
-    print("Core self-check: offset-paginated API with 429 / 503 / reset faults, poison records to the DLQ\n")
-    for name, value in report.items():
-        print(f"  {name:<16} {value:>8}")
+def main() -> int:
+    SANDBOX.mkdir(exist_ok=True)
+    core = run_core_selfcheck(SANDBOX)
+    info = runner.up(SANDBOX)
+    os.environ.update(info.env())
+    admin = httpx.Client(verify=ssl.create_default_context(cafile=info.ca_bundle), timeout=60)
+    try:
+        for kind in CONNECTION_TYPES:
+            admin.put(f"{info.admin_url}/faults/{kind.system}", json=FAULTS).raise_for_status()
+        rows = read_everything(admin, info.admin_url, LocalDLQStore(SANDBOX / "dlq"))
+        calls = admin.get(f"{info.admin_url}/counters").json()["requests"]
+    finally:
+        for kind in CONNECTION_TYPES:
+            admin.delete(f"{info.admin_url}/faults/{kind.system}")
+        runner.down(SANDBOX)
+
+    print("\nSaaS streams read through the hooks, under faults (429, 5xx, 1% poison records):\n")
+    print(f"  {'system':<11} {'stream':<15} {'source':>7} {'read':>7} {'valid':>7} {'DLQ':>5} {'dup':>4}")
+    for r in rows:
+        print(
+            f"  {r['system']:<11} {r['stream']:<15} {r['source']:>7} {r['read']:>7} {r['valid']:>7} "
+            f"{r['dlq']:>5} {r['duplicated']:>4}"
+        )
+    print(f"\n  API calls per system (including retries): {json.dumps(calls)}")
     print("\nNot built yet (the demo grows with them):")
     for what, issue in NOT_BUILT_YET:
         print(f"  - {what} ({issue})")
-    print(f"\nDLQ entries: {SANDBOX / 'dlq'}   report: {SANDBOX / 'demo-report.json'}")
+
+    ok = core["ok"] and all(r["read"] == r["source"] and r["duplicated"] == 0 for r in rows)
+    report = {"core": core, "streams": rows, "api_calls": calls, "ok": ok}
+    (SANDBOX / "demo-report.json").write_text(json.dumps(report, indent=2))
+    print(f"\nDLQ: {SANDBOX / 'dlq'}   report: {SANDBOX / 'demo-report.json'}")
+    print("\nRESULT:", "OK - nothing lost, nothing duplicated" if ok else "FAILED")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

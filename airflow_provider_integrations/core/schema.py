@@ -204,13 +204,16 @@ class RecordSchema:
     def key_of(self, record: Mapping[str, Any]) -> str:
         return "|".join(str(record.get(k)) for k in self.key)
 
-    def validate(self, record: Mapping[str, Any]) -> ValidRecord:
-        """Coerce `record` to the schema or raise :class:`RecordError` naming the field and value."""
+    def validate(self, record: Mapping[str, Any], *, deleted: bool = False) -> ValidRecord:
+        """Coerce `record` to the schema or raise :class:`RecordError` naming the field and value.
+
+        A `deleted` record may be a bare marker (key and cursor only): only its key fields are required.
+        """
         values: dict[str, Any] = {}
         for name, required, coerce in self._plan:
             raw = record.get(name)
             if raw is None or raw == "":
-                if required:
+                if required and (not deleted or name in self.key):
                     raise RecordError(f"{name} is required but missing", record_key=self._key_or_none(record))
                 values[name] = None
                 continue

@@ -34,4 +34,23 @@ def apply() -> None:
         )
 
     fakesnow.arrow.timestamp_to_sf_struct = timestamp_to_sf_struct
+    _record_only_real_table_comments()
     _applied = True
+
+
+def _record_only_real_table_comments() -> None:
+    """fakesnow records a NULL comment for every CREATE TABLE with properties, writing to its global
+    catalog; inside a transaction that already wrote elsewhere (its MERGE creates a temporary table)
+    DuckDB refuses, and the transaction aborts. Snowflake has no such limit: record real comments only."""
+    import fakesnow.transforms as transforms
+
+    original = transforms.extract_comment_on_table
+
+    def extract_comment_on_table(expression: Any) -> Any:
+        result = original(expression)
+        comment = result.args.get("table_comment")
+        if comment is not None and comment[1] is None:
+            del result.args["table_comment"]
+        return result
+
+    transforms.extract_comment_on_table = extract_comment_on_table

@@ -77,3 +77,10 @@ def test_bad_schemas_are_refused_clearly() -> None:
         RecordSchema.from_config({"x": "decimal128"})
     with pytest.raises(ConfigError, match="not a valid SQL name"):
         Field('a"; drop', FieldType.STRING)
+
+
+def test_a_deleted_marker_needs_only_its_key() -> None:
+    marker = ACCOUNT.validate({"Id": "001Z", "SystemModstamp": "2025-01-01T00:00:00Z"}, deleted=True)
+    assert marker.values["Id"] == "001Z" and marker.values["Name"] is None
+    with pytest.raises(RecordError, match="Id is required"):
+        ACCOUNT.validate({"SystemModstamp": 0}, deleted=True)

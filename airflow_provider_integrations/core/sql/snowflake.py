@@ -67,7 +67,8 @@ def create_target(table: str, fields: Sequence[Field], primary_key: Sequence[str
 
 
 def create_staging(table: str, fields: Sequence[Field]) -> str:
-    return f"CREATE TABLE IF NOT EXISTS {quote(table)} ({column_defs(fields, LINEAGE_COLUMNS)})"
+    """Staging is rebuilt for every load, so it always has exactly the extract's columns."""
+    return f"CREATE OR REPLACE TABLE {quote(table)} ({column_defs(fields, LINEAGE_COLUMNS)})"
 
 
 def create_stage(stage: str, url: str, storage_integration: str | None = None) -> str:

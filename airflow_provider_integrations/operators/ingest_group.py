@@ -1,0 +1,62 @@
+"""One line of configuration -> extract -> load (COPY + MERGE) for a stream, as an Airflow task group."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Asset, TaskGroup
+
+from airflow_provider_integrations.operators.extract import SaaSToS3Operator
+from airflow_provider_integrations.operators.load import S3ToSnowflakeMergeOperator
+
+
+def table_asset(target_table: str) -> Asset:
+    """The Airflow Asset a load updates, so other DAGs can be scheduled on the table."""
+    return Asset(f"snowflake-table://{target_table.lower()}")
+
+
+def ingest_stream(
+    *,
+    conn_id: str,
+    stream: str,
+    target_table: str,
+    bucket: str,
+    aws_conn_id: str = "aws_default",
+    snowflake_conn_id: str = "snowflake_default",
+    mode: str = "incremental",
+    lookback: timedelta = timedelta(0),
+    delete_mode: str = "soft",
+    schema_policy: str = "add",
+    prefix: str = "raw",
+    dlq_uri: str | None = None,
+    group_id: str | None = None,
+    task_defaults: dict[str, Any] | None = None,
+) -> TaskGroup:
+    """A task group `extract >> load` for one stream; the load's outlet is the target table's Asset."""
+    defaults = task_defaults or {}
+    with TaskGroup(group_id=group_id or f"{stream.lower()}") as group:
+        extract = SaaSToS3Operator(
+            task_id="extract",
+            conn_id=conn_id,
+            stream=stream,
+            bucket=bucket,
+            aws_conn_id=aws_conn_id,
+            prefix=prefix,
+            mode=mode,
+            lookback=lookback,
+            dlq_uri=dlq_uri,
+            **defaults,
+        )
+        S3ToSnowflakeMergeOperator(
+            task_id="load",
+            manifest_uri=extract.output,
+            target_table=target_table,
+            snowflake_conn_id=snowflake_conn_id,
+            aws_conn_id=aws_conn_id,
+            delete_mode=delete_mode,
+            schema_policy=schema_policy,
+            outlets=[table_asset(target_table)],
+            **defaults,
+        )
+    return group

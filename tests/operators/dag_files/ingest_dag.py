@@ -1,0 +1,47 @@
+"""A DAG the ingest tests run with `dag.test()`; what it loads comes from INGEST_SPEC (JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import dag
+
+from airflow_provider_integrations.operators.ingest_group import ingest_stream
+
+SPEC = json.loads(os.environ.get("INGEST_SPEC", "[]"))
+
+
+@dag(
+    dag_id="ingest_test",
+    schedule=timedelta(hours=1),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    catchup=False,
+    default_args={"retries": 0},
+)
+def ingest_test() -> None:
+    for item in SPEC:
+        ingest_stream(
+            conn_id=f"sandbox_{item['system']}",
+            stream=item["stream"],
+            target_table=item["table"],
+            bucket=os.environ.get("INGEST_BUCKET", "raw"),
+            aws_conn_id="sandbox_s3",
+            snowflake_conn_id="sandbox_snowflake",
+            mode=item.get("mode", "incremental"),
+            lookback=timedelta(hours=item.get("lookback_hours", 0)),
+            delete_mode=item.get("delete_mode", "soft"),
+            schema_policy=item.get("schema_policy", "add"),
+            dlq_uri=os.environ.get("INGEST_DLQ"),
+            group_id=f"{item['system']}_{item['stream'].lower()}",
+        )
+
+
+DAG = ingest_test()
+
+if __name__ == "__main__":
+    run = DAG.test(logical_date=datetime.fromisoformat(os.environ["INGEST_LOGICAL_DATE"]))
+    print("RUN_STATE", run.state)
+    sys.exit(0 if run.state == "success" else 1)
