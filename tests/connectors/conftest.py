@@ -52,3 +52,9 @@ class Admin:
             yield
         finally:
             self.resize(system, stream, before)
+
+    @contextmanager
+    def restored(self, system: str, stream: str) -> Iterator[None]:
+        """Undo every change made to a stream inside the block (the stream is regenerated)."""
+        with self.sized(system, stream, self.size(system, stream)):
+            yield

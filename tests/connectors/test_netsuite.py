@@ -89,9 +89,10 @@ def test_poison_rows_fail_the_schema_by_name(suite: NetSuiteConnector, admin: Ad
 
 def test_incremental_window_sees_updates_and_deletes(suite: NetSuiteConnector, admin: Admin) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
-    changed = admin.mutate("netsuite", "employee", update=6, delete=3, insert=2)
-    window = Window(start, datetime.now(UTC) + timedelta(seconds=2))
-    rows = list(suite.read("employee", window))
+    with admin.restored("netsuite", "employee"):
+        changed = admin.mutate("netsuite", "employee", update=6, delete=3, insert=2)
+        window = Window(start, datetime.now(UTC) + timedelta(seconds=2))
+        rows = list(suite.read("employee", window))
     assert changed == {"updated": 6, "inserted": 2, "deleted": 3}
     assert sum(1 for r in rows if r.get("_deleted")) == 3
     assert sum(1 for r in rows if not r.get("_deleted")) == 8

@@ -88,13 +88,14 @@ def test_incremental_windows_catch_shared_timestamps_and_deletes(
     sf: SalesforceConnector, admin: Admin
 ) -> None:
     start = datetime.now(UTC) - timedelta(seconds=1)
-    changed = admin.mutate("salesforce", "Opportunity", update=9, insert=4, delete=3, same_timestamp=True)
-    middle = datetime.now(UTC) + timedelta(milliseconds=300)
-    time.sleep(0.6)
-    later = admin.mutate("salesforce", "Opportunity", update=5)
-    end = datetime.now(UTC) + timedelta(seconds=2)
-    first = list(sf.read("Opportunity", Window(start, middle)))
-    second = list(sf.read("Opportunity", Window(middle, end)))
+    with admin.restored("salesforce", "Opportunity"):
+        changed = admin.mutate("salesforce", "Opportunity", update=9, insert=4, delete=3, same_timestamp=True)
+        middle = datetime.now(UTC) + timedelta(milliseconds=300)
+        time.sleep(0.6)
+        later = admin.mutate("salesforce", "Opportunity", update=5)
+        end = datetime.now(UTC) + timedelta(seconds=2)
+        first = list(sf.read("Opportunity", Window(start, middle)))
+        second = list(sf.read("Opportunity", Window(middle, end)))
     assert changed == {"updated": 9, "inserted": 4, "deleted": 3} and later["updated"] == 5
     assert len(first) == 16 and sum(1 for r in first if r["IsDeleted"]) == 3
     assert len({r["SystemModstamp"] for r in first}) == 1, "the mutation gave every change one timestamp"

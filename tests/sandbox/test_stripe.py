@@ -72,7 +72,7 @@ def counters(admin: httpx.Client) -> dict[str, Any]:
 
 
 def test_connection_holds_a_secret_key_a_read_only_key_and_a_webhook_secret(conn: dict[str, Any]) -> None:
-    assert conn["conn_type"] == "stripe"
+    assert conn["conn_type"] == "integrations_stripe"
     assert conn["password"].startswith("sk_test_") and len(conn["password"]) >= 8
     assert conn["extra"]["restricted_key"].startswith("rk_test_")
     assert conn["extra"]["webhook_secret"].startswith("whsec_")
