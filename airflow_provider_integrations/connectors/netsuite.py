@@ -25,6 +25,7 @@ from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
     default_error_for,
+    error_for_status,
     parse_retry_after,
 )
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
@@ -65,15 +66,12 @@ def netsuite_error(response: httpx.Response) -> IntegrationError | None:
         return default_error_for(response, SYSTEM)
     code = str(details[0].get("o:errorCode") or f"HTTP {response.status_code}")
     text = f"{code}: {details[0].get('detail', 'no detail')}"
-    status = response.status_code
-    if status == 401 or code == "INVALID_LOGIN":
+    if code == "INVALID_LOGIN":
         return AuthError(text, system=SYSTEM, code=code)
-    if status == 429 or code == "CONCURRENCY_LIMIT_EXCEEDED":
+    if code == "CONCURRENCY_LIMIT_EXCEEDED":
         wait = parse_retry_after(response.headers.get("retry-after"))
         return RateLimitedError(text, retry_after=wait, system=SYSTEM, code=code)
-    if status >= 500:
-        return TransientError(text, system=SYSTEM, code=code)
-    return PermanentError(text, system=SYSTEM, code=code)
+    return error_for_status(response, text, system=SYSTEM, code=code)
 
 
 def suiteql_literal(value: Any) -> str:

@@ -25,6 +25,7 @@ from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
     default_error_for,
+    error_for_status,
     parse_retry_after,
 )
 
@@ -130,9 +131,7 @@ def salesforce_error(response: httpx.Response) -> IntegrationError | None:
         return TransientError(text, system=SYSTEM, code=code)
     if code in ("MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "NOT_FOUND", "INVALID_OPERATION"):
         return ConfigError(f"{text} (check the stream or sync configuration)", system=SYSTEM, code=code)
-    if response.status_code >= 500:
-        return TransientError(text, system=SYSTEM, code=code)
-    return PermanentError(text, system=SYSTEM, code=code)
+    return error_for_status(response, text, system=SYSTEM, code=code)
 
 
 class BudgetGuard:

@@ -17,12 +17,10 @@ import httpx
 from airflow_provider_integrations.connectors.base import Connector, Stream, WriteOutcome, WriteResult
 from airflow_provider_integrations.core.auth import BasicAuth, OAuth2Token, TokenPoster
 from airflow_provider_integrations.core.errors import (
-    AuthError,
     ConfigError,
     IntegrationError,
     PaginationError,
     PermanentError,
-    RateLimitedError,
     TransientError,
 )
 from airflow_provider_integrations.core.http import (
@@ -30,8 +28,7 @@ from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
     default_error_for,
-    parse_retry_after,
-    rate_limit_reset_in,
+    error_for_status,
 )
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
 from airflow_provider_integrations.core.resilience import Clock, Sleep
@@ -115,19 +112,9 @@ def servicenow_error(response: httpx.Response) -> IntegrationError | None:
         return default_error_for(response, SYSTEM)
     text = f"{title}: {detail}" if detail else title
     code = title[:80]
-    if status == 401:
-        return AuthError(text, system=SYSTEM, code=code)
-    if status == 429:
-        wait = parse_retry_after(response.headers.get("retry-after"))
-        if wait is None:
-            wait = rate_limit_reset_in(response.headers)
-        return RateLimitedError(text, retry_after=wait, system=SYSTEM, code=code)
-    if status == 408 or status >= 500:
-        wait = parse_retry_after(response.headers.get("retry-after"))
-        return TransientError(text, retry_after=wait, system=SYSTEM, code=code)
     if status == 400 and "pagination expired" in title.lower():
         return PagingExpiredError(text, system=SYSTEM, code=code)
-    return PermanentError(text, system=SYSTEM, code=code)
+    return error_for_status(response, text, system=SYSTEM, code=code)
 
 
 class PagingExpiredError(PaginationError):

@@ -15,18 +15,16 @@ import httpx
 from airflow_provider_integrations.connectors.base import Connector, Stream, WriteOutcome, WriteResult
 from airflow_provider_integrations.core.auth import BearerKey
 from airflow_provider_integrations.core.errors import (
-    AuthError,
     ConfigError,
     IntegrationError,
     PermanentError,
-    RateLimitedError,
     TransientError,
 )
 from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
     default_error_for,
-    parse_retry_after,
+    error_for_status,
 )
 from airflow_provider_integrations.core.pagination import CursorPaginator, Page, paginate
 from airflow_provider_integrations.core.watermark import Window
@@ -64,15 +62,9 @@ def stripe_error(response: httpx.Response) -> IntegrationError | None:
     text = str(error.get("message") or "no message")
     if error.get("param"):
         text += f" (param {error['param']})"
-    status = response.status_code
-    if status == 401:
-        return AuthError(text, system=SYSTEM, code=code)
-    if status == 429:
-        wait = parse_retry_after(response.headers.get("retry-after"))
-        return RateLimitedError(text, retry_after=wait, system=SYSTEM, code=code)
-    if status >= 500 or response.headers.get("stripe-should-retry") == "true":
+    if response.status_code != 429 and response.headers.get("stripe-should-retry") == "true":
         return TransientError(text, system=SYSTEM, code=code)
-    return PermanentError(text, system=SYSTEM, code=code)
+    return error_for_status(response, text, system=SYSTEM, code=code)
 
 
 def form_fields(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:

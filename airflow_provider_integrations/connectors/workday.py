@@ -20,14 +20,13 @@ from airflow_provider_integrations.core.errors import (
     IntegrationError,
     PaginationError,
     PermanentError,
-    RateLimitedError,
     TransientError,
 )
 from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
     default_error_for,
-    parse_retry_after,
+    error_for_status,
 )
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page, paginate
 from airflow_provider_integrations.core.watermark import Window
@@ -128,13 +127,10 @@ def workday_error(response: httpx.Response) -> IntegrationError | None:
         text = str(first.get("error") or body.get("error") or "no message")
         if parameter:
             text += f" (parameter {parameter})"
-    if status == 401 or code in _OAUTH_REFUSALS:
+    if code in _OAUTH_REFUSALS:
         return AuthError(text, system=SYSTEM, code=code)
-    if status == 429:
-        wait = parse_retry_after(response.headers.get("retry-after"))
-        return RateLimitedError(text, retry_after=wait, system=SYSTEM, code=code)
-    if status == 408 or status >= 500:
-        return TransientError(text, system=SYSTEM, code=code)
+    if status in (401, 408, 429) or status >= 500:
+        return error_for_status(response, text, system=SYSTEM, code=code)
     if parameter == "offset" and "expired" in text.lower():
         # Workday dropped the paging context; asking for the page again starts a fresh one.
         return TransientError(text, system=SYSTEM, code="PAGING_EXPIRED")

@@ -143,15 +143,10 @@ def rate_limit_reset_in(headers: Mapping[str, str], now: float | None = None) ->
     return max(0.0, reset)
 
 
-def default_error_for(response: httpx.Response, system: str) -> IntegrationError | None:
-    """Map a response's status onto the error tree; None for success."""
+def error_for_status(response: httpx.Response, message: str, *, system: str, code: str) -> IntegrationError:
+    """The error an HTTP status means: 429 rate limited (with the server's wait), 408/5xx transient,
+    401 auth, any other 4xx permanent. Connectors call this after handling their own error codes."""
     status = response.status_code
-    if status < 400:
-        return None
-    where = safe_url(response.request.url)
-    detail = response.text[:300].strip()
-    message = f"{response.request.method} {where} answered {status}" + (f": {detail}" if detail else "")
-    code = f"HTTP {status}"
     if status == 429:
         wait = parse_retry_after(response.headers.get("retry-after"))
         if wait is None:
@@ -163,6 +158,17 @@ def default_error_for(response: httpx.Response, system: str) -> IntegrationError
     if status == 401:
         return AuthError(message, system=system, code=code)
     return PermanentError(message, system=system, code=code)
+
+
+def default_error_for(response: httpx.Response, system: str) -> IntegrationError | None:
+    """Map a response's status onto the error tree; None for success."""
+    status = response.status_code
+    if status < 400:
+        return None
+    where = safe_url(response.request.url)
+    detail = response.text[:300].strip()
+    message = f"{response.request.method} {where} answered {status}" + (f": {detail}" if detail else "")
+    return error_for_status(response, message, system=system, code=f"HTTP {status}")
 
 
 def safe_url(url: httpx.URL) -> str:
