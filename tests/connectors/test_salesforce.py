@@ -176,6 +176,7 @@ print(json.dumps({{"count": count, "growth_mb": (after - before) / 1024, "api": 
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     measured = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"read {measured['count']} via {measured['api']}: peak RSS grew {measured['growth_mb']:.1f} MB")
     assert measured["count"] == 200_000
     assert measured["growth_mb"] < 100, measured
 
