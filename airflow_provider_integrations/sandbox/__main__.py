@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_integrations.sandbox import runner
 
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument(
         "--sizes", default="{}", help='records per stream, e.g. {"salesforce/Account": 100000}'
     )
+    start.add_argument(
+        "--faults", default="{}", help='fault profiles, e.g. {"stripe": {"seed": 7, "rate_429": 0.1}}'
+    )
     commands.add_parser("down", help="stop everything")
     commands.add_parser("status", help="report what runs")
     commands.add_parser("env", help="print the environment file")
@@ -43,13 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     saas.add_argument("--cert", required=True)
     saas.add_argument("--key", required=True)
     saas.add_argument("--sizes", default="{}")
+    saas.add_argument("--faults", default="{}")
 
     args = parser.parse_args(argv)
     data_dir: Path = args.data_dir
 
     if args.command == "up":
         ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
-        info = runner.up(data_dir, ports=ports, seed=args.seed, sizes=json.loads(args.sizes))
+        info = runner.up(
+            data_dir,
+            ports=ports,
+            seed=args.seed,
+            sizes=json.loads(args.sizes),
+            faults=json.loads(args.faults),
+        )
         print(
             f"sandbox up: S3 {info.s3_url}, Snowflake 127.0.0.1:{info.snowflake_port}, SaaS {info.saas_url}"
         )
@@ -71,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "serve-stores":
         return _serve_stores(data_dir, args.s3_port, args.snowflake_port)
-    return _serve_saas(args.port, args.seed, args.cert, args.key, json.loads(args.sizes))
+    return _serve_saas(
+        args.port, args.seed, args.cert, args.key, json.loads(args.sizes), json.loads(args.faults)
+    )
 
 
 def _serve_stores(data_dir: Path, s3_port: int, snowflake_port: int) -> int:
@@ -88,13 +101,19 @@ def _serve_stores(data_dir: Path, s3_port: int, snowflake_port: int) -> int:
     return 0
 
 
-def _serve_saas(port: int, seed: int, cert: str, key: str, sizes: dict[str, int]) -> int:
+def _serve_saas(
+    port: int, seed: int, cert: str, key: str, sizes: dict[str, int], faults: dict[str, dict[str, Any]]
+) -> int:
     import uvicorn
 
     from airflow_provider_integrations.sandbox.emulator.app import EmulatorState, create_app
+    from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile
     from airflow_provider_integrations.sandbox.emulator.systems import SYSTEMS
 
-    app = create_app(EmulatorState(seed=seed, sizes=sizes), SYSTEMS)
+    state = EmulatorState(seed=seed, sizes=sizes)
+    for system, profile in faults.items():
+        state.faults.set_profile(system, FaultProfile.from_json(profile))
+    app = create_app(state, SYSTEMS)
     uvicorn.run(app, host="127.0.0.1", port=port, ssl_certfile=cert, ssl_keyfile=key, log_level="warning")
     return 0
 

@@ -114,9 +114,13 @@ def up(
     ports: dict[str, int] | None = None,
     seed: int = 0,
     sizes: dict[str, int] | None = None,
+    faults: dict[str, dict[str, Any]] | None = None,
     timeout: float = 60.0,
 ) -> SandboxInfo:
-    """Start everything in the background and return where it listens; raises if it does not come up."""
+    """Start everything in the background and return where it listens; raises if it does not come up.
+
+    `faults` sets fault profiles per system from the start, e.g. `{"stripe": {"seed": 7, "rate_429": 0.1}}`.
+    """
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     running = status(data_dir)
@@ -133,7 +137,7 @@ def up(
                    "--s3-port", str(ports["s3"]), "--snowflake-port", str(ports["snowflake"])],
         "saas": [python, "-m", module, "serve-saas", "--port", str(ports["saas"]), "--seed", str(seed),
                  "--cert", str(tls.cert), "--key", str(tls.key),
-                 "--sizes", json.dumps(sizes or {})],
+                 "--sizes", json.dumps(sizes or {}), "--faults", json.dumps(faults or {})],
     }  # fmt: skip
     pids = []
     for name, command in commands.items():

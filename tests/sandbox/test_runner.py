@@ -78,7 +78,8 @@ def test_cli_up_status_down_and_snowflake_data_survives_a_restart(tmp_path: Any)
 
     ports = [str(runner.free_port()) for _ in range(3)]
     base = [sys.executable, "-m", "airflow_provider_integrations.sandbox", "--data-dir", str(tmp_path)]
-    up = [*base, "up", "--s3-port", ports[0], "--snowflake-port", ports[1], "--saas-port", ports[2]]
+    up = [*base, "up", "--s3-port", ports[0], "--snowflake-port", ports[1], "--saas-port", ports[2],
+          "--faults", json.dumps({"stripe": {"seed": 5, "rate_429": 0.5}})]  # fmt: skip
 
     def run(command: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(command, capture_output=True, text=True, timeout=90)
@@ -91,6 +92,9 @@ def test_cli_up_status_down_and_snowflake_data_survives_a_restart(tmp_path: Any)
         assert json.loads(run([*base, "status"]).stdout)["saas"].endswith(ports[2])
         info = runner.status(tmp_path)
         assert info is not None
+        context = ssl.create_default_context(cafile=info.ca_bundle)
+        faults = httpx.get(f"{info.admin_url}/faults", verify=context).json()
+        assert faults["stripe"]["rate_429"] == 0.5 and faults["stripe"]["seed"] == 5
         conn = snowflake.connector.connect(**info.snowflake_kwargs())
         conn.cursor().execute("CREATE TABLE kept (ID INTEGER)")
         conn.cursor().execute("INSERT INTO kept VALUES (42)")
