@@ -1,7 +1,12 @@
-"""Workday: REST collections under an OAuth2 refresh token, paged by offset, read as of an effective date."""
+"""Workday: REST collections under an OAuth2 refresh token, paged by offset, read as of an effective date.
+
+Writes are per-record business title changes on workers (Staffing REST `businessTitleChanges`).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -12,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from airflow_provider_integrations.connectors.base import Connector, Stream, WriteResult
+from airflow_provider_integrations.connectors.base import Connector, Stream, WriteOutcome, WriteResult
 from airflow_provider_integrations.core.auth import OAuth2Token, Token, TokenPoster
 from airflow_provider_integrations.core.errors import (
     AuthError,
@@ -20,6 +25,7 @@ from airflow_provider_integrations.core.errors import (
     IntegrationError,
     PaginationError,
     PermanentError,
+    RecordError,
     TransientError,
 )
 from airflow_provider_integrations.core.http import (
@@ -39,6 +45,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _OAUTH_REFUSALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client", "invalid_token"})
 _OAUTH_BAD_REQUESTS = frozenset({"invalid_request", "unsupported_grant_type", "invalid_scope"})
 _ONE_TICK = timedelta(microseconds=1)
+WRITES: Mapping[str, tuple[str, ...]] = {"businessTitleChanges": ("update",)}
+"""The write targets this connector supports, with their operations."""
 
 
 @dataclass(frozen=True)
@@ -136,9 +144,20 @@ def workday_error(response: httpx.Response) -> IntegrationError | None:
         return TransientError(text, system=SYSTEM, code="PAGING_EXPIRED")
     if code in _OAUTH_BAD_REQUESTS:
         return ConfigError(f"{text} (check the tenant and the API client)", system=SYSTEM, code=code)
+    if status == 400 and parameter and _is_api_write(response):
+        # A field of one record sent to a business process was refused; the next record may be fine.
+        return RecordError(text, system=SYSTEM, code=code)
     if status == 400 and parameter:
         return ConfigError(f"{text} (check the stream configuration)", system=SYSTEM, code=code)
     return PermanentError(text, system=SYSTEM, code=code)
+
+
+def _is_api_write(response: httpx.Response) -> bool:
+    try:
+        request = response.request
+    except RuntimeError:
+        return False
+    return request.method == "POST" and "/ccx/api/" in request.url.path
 
 
 def workday_instant(when: datetime) -> str:
@@ -163,6 +182,10 @@ class WorkdayConnector(Connector):
     before the window's end: consecutive windows neither overlap nor leave a gap. These collections do
     not list deleted (rescinded) records; a full read shows which are gone. A record changed in a
     window but effective only after the window's end date is not returned as of that date.
+
+    Writes (:meth:`write`) support one target: `businessTitleChanges` with operation `update`, which
+    starts a business title change on each worker (`POST /ccx/api/staffing/v6/{tenant}/workers/{id}/
+    businessTitleChanges`). Each record is its own call, so each gets its own result.
     """
 
     system = SYSTEM
@@ -272,8 +295,56 @@ class WorkdayConnector(Connector):
     def write(
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str = "id"
     ) -> Iterator[WriteResult]:
-        """Not supported: this connector only reads Workday (its REST collections take no writes here).
+        """Change workers' business titles, one call and one :class:`WriteResult` per record, in order.
 
-        Raises :class:`ConfigError` at once, before any record is consumed.
+        Only `target="businessTitleChanges"` with `operation="update"` is supported; anything else raises
+        :class:`ConfigError` at once, before any record is consumed. Each record is
+        `{key_field: worker id, "businessTitle": str, "effective": YYYY-MM-DD (optional, default today)}`;
+        other fields are ignored. Each call carries an `Idempotency-Key` derived from the target, worker
+        id and change, so the client retries it safely and a rerun task replays instead of starting the
+        change twice. A success's `destination_id` is the business process's change id. A refused record
+        (unknown worker, empty title, bad date, a business process validation) is PERMANENT with
+        Workday's code and message; one that still failed transiently after the client's retries is
+        TRANSIENT.
         """
-        raise ConfigError("Workday writes are not supported", system=SYSTEM)
+        if operation not in WRITES.get(target, ()):
+            supported = "; ".join(f"{t} ({', '.join(ops)})" for t, ops in WRITES.items())
+            raise ConfigError(
+                f"workday cannot {operation!r} {target!r}; supported writes: {supported}", system=SYSTEM
+            )
+        return self._title_changes(target, records, key_field)
+
+    def _title_changes(
+        self, target: str, records: Iterable[Mapping[str, Any]], key_field: str
+    ) -> Iterator[WriteResult]:
+        for record in records:
+            raw_key = record.get(key_field)
+            key = "" if raw_key is None else str(raw_key)
+            if not _NAME.fullmatch(key):
+                message = f"{key_field} {raw_key!r} is not a Workday worker id"
+                yield WriteResult(key, WriteOutcome.PERMANENT, code="INVALID_KEY", message=message)
+                continue
+            body: dict[str, Any] = {"proposedBusinessTitle": record.get("businessTitle")}
+            effective = record.get("effective")
+            if isinstance(effective, datetime):
+                effective = effective.date()
+            if effective is not None:
+                body["effective"] = effective.isoformat() if isinstance(effective, date) else str(effective)
+            digest = hashlib.sha256(
+                json.dumps([target, key, body], sort_keys=True, default=str).encode()
+            ).hexdigest()
+            try:
+                response = self.client.request(
+                    "POST",
+                    f"/ccx/api/staffing/v6/{self.tenant}/workers/{quote(key, safe='')}/{target}",
+                    json=body,
+                    headers={"Idempotency-Key": f"apint-{digest[:40]}"},
+                    idempotent=True,
+                )
+            except (TransientError, PermanentError) as error:
+                outcome = (
+                    WriteOutcome.TRANSIENT if isinstance(error, TransientError) else WriteOutcome.PERMANENT
+                )
+                yield WriteResult(key, outcome, None, None, error.code, error.message)
+                continue
+            yield WriteResult(key, WriteOutcome.SUCCESS, str(response.json()["id"]), False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_integrations.connectors.base import Stream, load_catalog
+from airflow_provider_integrations.connectors.base import Stream, WriteOutcome, load_catalog
 from airflow_provider_integrations.connectors.workday import WorkdayConnector, WorkdaySettings
 from airflow_provider_integrations.core.errors import AuthError, ConfigError, PaginationError, RecordError
 from airflow_provider_integrations.core.http import RetryPolicy
@@ -286,9 +287,86 @@ def test_short_lived_tokens_are_refreshed(
         assert token_calls(admin, STRICT) - before == 3
 
 
-def test_writes_are_refused(wd: WorkdayConnector) -> None:
-    with pytest.raises(ConfigError, match="Workday writes are not supported"):
-        wd.write("workers", "update", [{"id": "x"}])
+def test_title_changes_give_one_result_per_record_in_order(wd: WorkdayConnector, admin: Admin) -> None:
+    workers = list(itertools.islice(wd.read("workers"), 31))
+    ids = [w["id"] for w in workers[:30]]
+    records: list[dict[str, Any]] = [
+        {"id": worker_id, "businessTitle": f"Reverse ETL Title {n}", "ignored": n}
+        | ({"effective": date(2025, 6, 1)} if n % 3 else {})
+        for n, worker_id in enumerate(ids)
+    ]
+    records.insert(7, {"id": "no-such-worker", "businessTitle": "Ghost"})
+    records.insert(20, {"id": workers[30]["id"], "businessTitle": "  "})
+    profile: dict[str, Any] = {"seed": 11, "write_permanent_rate": 0.1, "write_transient_rate": 0.1}
+    before = admin.counters()["writes"].get("workday/workers", {})
+    local = Faults()
+    local.set_profile("workday", FaultProfile(**profile))
+    local.writes["workday/workers"].update(before)
+    attempts = {}
+    for worker_id in ids:
+        outcomes = [local.write_outcome("workday", "workers", worker_id)]
+        while outcomes[-1] == "transient":
+            outcomes.append(local.write_outcome("workday", "workers", worker_id))
+        attempts[worker_id] = outcomes
+    refused = {worker_id for worker_id, outcomes in attempts.items() if outcomes[-1] == "permanent"}
+    assert 1 <= len(refused) <= 8
+    assert any(len(outcomes) > 1 for outcomes in attempts.values()), "the seed should cost some retries"
+
+    with admin.faults("workday", **profile):
+        results = list(wd.write("businessTitleChanges", "update", records))
+        after = admin.counters()["writes"]["workday/workers"]
+        again = list(wd.write("businessTitleChanges", "update", records))
+        replayed = admin.counters()["writes"]["workday/workers"]
+
+    assert [r.key for r in results] == [str(r["id"]) for r in records]
+    by_key = {r.key: r for r in results}
+    assert (by_key["no-such-worker"].outcome, by_key["no-such-worker"].code) == (
+        WriteOutcome.PERMANENT,
+        "NOT_FOUND",
+    )
+    blank = by_key[workers[30]["id"]]
+    assert (blank.outcome, blank.code) == (WriteOutcome.PERMANENT, "INVALID_PARAMETER")
+    assert "proposedBusinessTitle" in (blank.message or "")
+    for worker_id in ids:
+        result = by_key[worker_id]
+        if worker_id in refused:
+            assert (result.outcome, result.code) == (WriteOutcome.PERMANENT, "BUSINESS_PROCESS_VALIDATION")
+            assert result.message and "validation rule" in result.message and result.destination_id is None
+        else:
+            assert result.outcome is WriteOutcome.SUCCESS and result.destination_id
+        assert after.get(worker_id, 0) - before.get(worker_id, 0) == len(attempts[worker_id]), worker_id
+
+    # The same records again: successes replay under their Idempotency-Key without a second write.
+    assert [(r.key, r.outcome, r.destination_id) for r in again] == [
+        (r.key, r.outcome, r.destination_id) for r in results
+    ]
+    assert {k: replayed[k] - after[k] for k in ids if replayed[k] != after[k]} == dict.fromkeys(refused, 1)
+
+    written = admin.written("workday", "workers")
+    today = datetime.now(UTC).date().isoformat()
+    titles = {w["id"]: w["businessTitle"] for w in wd.read("workers")}
+    for n, worker_id in enumerate(ids):
+        if worker_id in refused:
+            assert titles[worker_id] != f"Reverse ETL Title {n}"
+            continue
+        effective = "2025-06-01" if n % 3 else today
+        change = {"businessTitle": f"Reverse ETL Title {n}", "effective": effective}
+        assert written[worker_id] == {**change, "changeId": by_key[worker_id].destination_id}
+        assert titles[worker_id] == f"Reverse ETL Title {n}"
+
+
+def test_unsupported_writes_are_refused_naming_what_is_supported(wd: WorkdayConnector) -> None:
+    consumed: list[int] = []
+
+    def records() -> Iterator[dict[str, Any]]:
+        consumed.append(1)
+        yield {"id": "x", "businessTitle": "y"}
+
+    with pytest.raises(ConfigError, match="businessTitleChanges \\(update\\)"):
+        wd.write("workers", "update", records())
+    with pytest.raises(ConfigError, match="'insert'"):
+        wd.write("businessTitleChanges", "insert", records())
+    assert not consumed
 
 
 def test_hook_takes_the_rate_limit_from_the_connection(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -236,3 +237,89 @@ def test_an_expired_paging_fault_is_answered_in_workdays_shape(sandbox: Any, api
         httpx.delete(faults, verify=tls(sandbox)).raise_for_status()
     assert first.status_code == 200
     assert later.status_code == 400 and later.json()["errors"][0]["field"] == "offset"
+
+
+def test_business_title_changes_validate_write_and_replay(
+    sandbox: Any, client: httpx.Client, conn: dict[str, Any], api: Any
+) -> None:
+    tenant = conn["extra"]["tenant"]
+    worker = api("v1/{tenant}/workers", limit=1, offset=250).raise_for_status().json()["data"][0]
+    base = f"{conn['host']}/ccx/api/staffing/v6/{tenant}/workers"
+    auth = {"Authorization": f"Bearer {access_token(client, conn)}"}
+
+    def post(worker_id: str, body: Any, **headers: str) -> httpx.Response:
+        for _ in range(20):
+            url = f"{base}/{worker_id}/businessTitleChanges"
+            response = client.post(url, json=body, headers={**auth, **headers})
+            if response.status_code != 429:
+                return response
+            time.sleep(float(response.headers["Retry-After"]))
+        raise AssertionError("still rate limited after 20 tries")
+
+    def writes() -> int:
+        counters = httpx.get(f"{sandbox.admin_url}/counters", verify=tls(sandbox)).json()
+        return int(counters["writes"].get("workday/workers", {}).get(worker["id"], 0))
+
+    change = {"proposedBusinessTitle": "Principal Emulator", "effective": "2025-03-01"}
+    url = f"{base}/{worker['id']}/businessTitleChanges"
+    unauthorized = client.post(url, json=change)
+    assert unauthorized.status_code == 401 and unauthorized.json()["error"] == "invalid_token"
+    missing = post("0" * 32, change)
+    assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "NOT_FOUND"
+    for body, field in (
+        ({"effective": "2025-03-01"}, "proposedBusinessTitle"),
+        ({"proposedBusinessTitle": ""}, "proposedBusinessTitle"),
+        ({"proposedBusinessTitle": "X", "effective": "March 1st"}, "effective"),
+        (["not", "an", "object"], "body"),
+    ):
+        bad = post(worker["id"], body)
+        assert bad.status_code == 400, body
+        assert bad.json()["errors"][0] | {"error": ""} == {
+            "error": "",
+            "field": field,
+            "code": "INVALID_PARAMETER",
+        }
+    key = f"sandbox-title-change-{uuid.uuid4()}"
+    earlier_path = "v1/{tenant}/workers/" + worker["id"]
+    earlier = api(earlier_path, asOfEffectiveDate="2025-02-28").raise_for_status().json()
+    before = writes()
+
+    made = post(worker["id"], change, **{"Idempotency-Key": key})
+    assert made.status_code == 201
+    body = made.json()
+    assert len(body["id"]) == 32 and body["businessTitle"] == "Principal Emulator"
+    assert body["worker"]["id"] == worker["id"] and worker["descriptor"] in body["descriptor"]
+    assert writes() == before + 1
+    replay = post(worker["id"], change, **{"Idempotency-Key": key})
+    assert (replay.status_code, replay.json()) == (201, body)
+    assert writes() == before + 1, "a replay does not write again"
+    reused = post(
+        worker["id"],
+        {**change, "proposedBusinessTitle": "Other"},
+        **{"Idempotency-Key": key},
+    )
+    assert reused.status_code == 409
+
+    written = httpx.get(f"{sandbox.admin_url}/written/workday/workers", verify=tls(sandbox)).json()
+    assert written[worker["id"]] == {
+        "businessTitle": "Principal Emulator",
+        "effective": "2025-03-01",
+        "changeId": body["id"],
+    }
+    now = api("v1/{tenant}/workers/" + worker["id"]).json()
+    assert now["businessTitle"] == "Principal Emulator" and now["effectiveDate"] >= "2025-03-01"
+    assert api(earlier_path, asOfEffectiveDate="2025-02-28").json() == earlier, "not before its date"
+
+    faults = f"{sandbox.admin_url}/faults/workday"
+    try:
+        httpx.put(faults, json={"write_permanent_rate": 1.0}, verify=tls(sandbox)).raise_for_status()
+        refused = post(worker["id"], {"proposedBusinessTitle": "Refused"})
+        httpx.put(
+            faults, json={"write_permanent_rate": 0.0, "write_transient_rate": 1.0}, verify=tls(sandbox)
+        ).raise_for_status()
+        busy = post(worker["id"], {"proposedBusinessTitle": "Busy"})
+    finally:
+        httpx.delete(faults, verify=tls(sandbox)).raise_for_status()
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["code"] == "BUSINESS_PROCESS_VALIDATION"
+    assert busy.status_code == 503

@@ -4,17 +4,28 @@
     GET  /ccx/api/v1/{tenant}/workers[/{id}]           limit (1-100), offset, asOfEffectiveDate,
     GET  /ccx/api/v1/{tenant}/organizations[/{id}]     updatedFrom / updatedThrough (on lastModified)
     GET  /ccx/api/staffing/v6/{tenant}/jobs[/{id}]
+    POST /ccx/api/staffing/v6/{tenant}/workers/{id}/businessTitleChanges
+                                                       {"proposedBusinessTitle", "effective"?: YYYY-MM-DD}
 
 Collections answer `{"total": N, "data": [...]}` in id order. Each tenant has its own request rate
 (a token bucket) and access-token lifetime: `sandbox` is the everyday tenant, `sandbox_strict` has short
 tokens and a low rate so that expiry and throttling can be exercised without waiting.
+
+A business title change is a business process on one worker. Each accepted request goes through
+`Faults.write_outcome("workday", "workers", id)`: "transient" answers 503, "permanent" answers 400
+BUSINESS_PROCESS_VALIDATION; success answers 201 with the change's (deterministic) id and is stored in
+`state.written_records("workday", "workers")[id]`, which the worker's records then show from the
+change's effective date (today by default). A request repeated with the same `Idempotency-Key` and body
+replays the first 201 without writing again; the same key with another body is refused with 409.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+import json
 import math
 import secrets
 import time
@@ -28,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_provider_integrations.sandbox.emulator.app import EmulatorState, System
+from airflow_provider_integrations.sandbox.emulator.app import EmulatorState, System, json_body
 from airflow_provider_integrations.sandbox.emulator.data import Dataset, Row
 from airflow_provider_integrations.sandbox.emulator.systems._common_wd_sn import (
     MergedView,
@@ -49,6 +60,7 @@ CLIENT_ID = "sandbox-workday-client-id"
 CLIENT_SECRET = "sandbox-workday-client-secret"
 REFRESH_TOKEN = "sandbox-workday-refresh-token"
 TENANT = "sandbox"
+CHANGE_TITLE_PATH = "/ccx/api/staffing/v6/{tenant}/workers/{id}/businessTitleChanges"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -98,6 +110,8 @@ class Workday(System):
         self.buckets = {
             tenant: _Bucket(limits.requests_per_second) for tenant, limits in self.tenants.items()
         }
+        self.replays: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        """The first 201 of each (tenant, Idempotency-Key), with the fingerprint of its request."""
 
     @classmethod
     def connection(cls, base_url: str) -> dict[str, Any]:
@@ -112,6 +126,9 @@ class Workday(System):
         for collection in COLLECTIONS.values():
             routes.append(Route(collection.path, self._lister(collection)))
             routes.append(Route(collection.path + "/{id}", self._getter(collection)))
+        routes.append(
+            Route(CHANGE_TITLE_PATH, self._business_title_change, methods=["POST"]),
+        )
         return routes
 
     def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -229,6 +246,55 @@ class Workday(System):
 
         return endpoint
 
+    async def _business_title_change(self, request: Request) -> Response:
+        refused = self._guard(request)
+        if refused is not None:
+            return refused
+        worker_id = request.path_params["id"]
+        data = self.dataset("workers")
+        index = index_of_id(self.state.seed, "workers", worker_id)
+        row = None if index is None else data.row(index)
+        if index is None or row is None or row.deleted:
+            return self.error(404, "NOT_FOUND", f"Resource not found: worker {worker_id}")
+        try:
+            title, effective = _title_change(await _json_object(request))
+        except _BadParameter as bad:
+            return bad.response()
+        tenant = request.path_params["tenant"]
+        key = request.headers.get("idempotency-key")
+        print_ = json.dumps([worker_id, title, effective.isoformat()])
+        if key:
+            saved = self.replays.get((tenant, key))
+            if saved is not None:
+                if saved[0] != print_:
+                    message = "The Idempotency-Key was already used with a different request"
+                    return self.error(409, "IDEMPOTENCY_KEY_REUSED", message)
+                return JSONResponse(saved[1], 201, headers={"Idempotency-Replayed": "true"})
+        outcome = self.faults.write_outcome(self.name, "workers", worker_id)
+        if outcome == "transient":
+            return self.error(503, "SERVICE_UNAVAILABLE", "The business process could not start; retry")
+        if outcome == "permanent":
+            message = "The business title change violates a validation rule"
+            return self.error(400, "BUSINESS_PROCESS_VALIDATION", message)
+        worker = COLLECTIONS["workers"].render(self._context(request), row, effective)
+        change_id = hashlib.sha256(f"{tenant}|{print_}".encode()).hexdigest()[:32]
+        body = {
+            "id": change_id,
+            "descriptor": f"Business Title Change: {worker['descriptor']} to {title}",
+            "businessTitle": title,
+            "effective": effective.isoformat(),
+            "worker": {"id": worker_id, "descriptor": worker["descriptor"]},
+        }
+        written = self.state.written_records(self.name, "workers")
+        written[worker_id] = {
+            "businessTitle": title,
+            "effective": effective.isoformat(),
+            "changeId": change_id,
+        }
+        if key:
+            self.replays[(tenant, key)] = (print_, body)
+        return JSONResponse(body, 201)
+
     def _context(self, request: Request) -> Context:
         return Context(
             seed=self.state.seed,
@@ -236,6 +302,7 @@ class Workday(System):
             tenant=request.path_params["tenant"],
             sizes={name: self.dataset(name).base_size for name in COLLECTIONS},
             is_poison=lambda stream, index: self.faults.is_poison(self.name, stream, index),
+            title_changes=self.state.written_records(self.name, "workers"),
         )
 
 
@@ -245,8 +312,36 @@ class _BadParameter(ValueError):
         self.field = field
 
     def response(self) -> Response:
-        body = {"error": "Invalid request parameters", "errors": [{"error": str(self), "field": self.field}]}
-        return JSONResponse(body, 400)
+        error = {"error": str(self), "field": self.field, "code": "INVALID_PARAMETER"}
+        return JSONResponse({"error": "Invalid request parameters", "errors": [error]}, 400)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = await json_body(request)
+    except ValueError:
+        raise _BadParameter("body", "The request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise _BadParameter("body", "The request body must be a JSON object")
+    return body
+
+
+def _title_change(body: dict[str, Any]) -> tuple[str, date]:
+    """The proposed business title and its effective date (today when not given)."""
+    title = body.get("proposedBusinessTitle")
+    if not isinstance(title, str) or not title.strip():
+        raise _BadParameter(
+            "proposedBusinessTitle", "proposedBusinessTitle is required and must not be empty"
+        )
+    text = body.get("effective")
+    if text is None:
+        return title, datetime.now(UTC).date()
+    try:
+        if not isinstance(text, str) or len(text) != 10:
+            raise ValueError(text)
+        return title, date.fromisoformat(text)
+    except ValueError:
+        raise _BadParameter("effective", f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _paging(request: Request, default: int, maximum: int) -> tuple[int, int]:

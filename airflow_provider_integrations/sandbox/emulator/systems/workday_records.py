@@ -8,8 +8,8 @@ show the values from before it. Changes made through the admin API take effect o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -64,6 +64,8 @@ class Context:
     tenant: str
     sizes: dict[str, int]
     is_poison: Callable[[str, int], bool]
+    title_changes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Business title changes written through the API, by worker id: businessTitle and effective."""
 
     def unit(self, stream: str, index: int, *salt: object) -> float:
         return unit(self.seed, stream, index, *salt)
@@ -126,6 +128,10 @@ def _worker(ctx: Context, row: Row, as_of: date) -> dict[str, Any]:
         "effectiveDate": effective.isoformat(),
         "lastModified": _timestamp(row.ts),
     }
+    change = ctx.title_changes.get(ctx.wid("workers", i))
+    if change is not None and as_of.isoformat() >= str(change["effective"]):
+        record["businessTitle"] = change["businessTitle"]
+        record["effectiveDate"] = max(effective.isoformat(), str(change["effective"]))
     if ctx.is_poison("workers", i):
         record["hireDate"] = "not-a-date"
     return record
