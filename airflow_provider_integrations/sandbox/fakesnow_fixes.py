@@ -35,6 +35,7 @@ def apply() -> None:
 
     fakesnow.arrow.timestamp_to_sf_struct = timestamp_to_sf_struct
     _record_only_real_table_comments()
+    _copy_errors_name_the_file()
     _applied = True
 
 
@@ -54,3 +55,39 @@ def _record_only_real_table_comments() -> None:
         return result
 
     transforms.extract_comment_on_table = extract_comment_on_table
+
+
+def _copy_errors_name_the_file() -> None:
+    """A staged file that is missing or not Parquet makes Snowflake's COPY fail with a SQL error naming
+    the file. fakesnow lets DuckDB's error escape as an HTTP 500, which the connector retries for minutes
+    against a transaction DuckDB has already aborted. Answer as Snowflake does instead."""
+    import duckdb
+    import fakesnow.copy_into as copy_module
+    import fakesnow.cursor as cursor_module
+    from snowflake.connector.errors import ProgrammingError
+
+    read_columns = copy_module._get_parquet_column_names
+    copy_into = cursor_module.copy_into  # type: ignore[attr-defined]
+
+    def parquet_column_names(url: str, duck_conn: Any) -> list[str]:
+        try:
+            return read_columns(url, duck_conn)
+        except duckdb.IOException as error:
+            if "No files found" not in str(error):
+                raise
+            message = f"Remote file '{url}' was not found."
+            raise ProgrammingError(msg=message, errno=91016, sqlstate="22000") from error
+        except duckdb.InvalidInputException as error:
+            reason = str(error).splitlines()[0]
+            named = reason if url in reason else f"{reason} File '{url}'"
+            message = f"Error parsing the parquet file: {named}"
+            raise ProgrammingError(msg=message, errno=100152, sqlstate="22000") from error
+
+    def copy_into_answering_sql_errors(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return copy_into(*args, **kwargs)
+        except (duckdb.IOException, duckdb.InvalidInputException, duckdb.HTTPException) as error:
+            raise ProgrammingError(msg=str(error).splitlines()[0], errno=100152, sqlstate="22000") from error
+
+    copy_module._get_parquet_column_names = parquet_column_names
+    cursor_module.copy_into = copy_into_answering_sql_errors  # type: ignore[attr-defined]

@@ -33,11 +33,16 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_ingest(
     sandbox: Any, airflow_home: Path, tmp_path: Path
 ) -> Iterator[Callable[[list[dict[str, Any]], datetime], subprocess.CompletedProcess[str]]]:
-    """Run the ingest DAG once for a logical date; each test gets its own bucket and DLQ."""
+    """Run the ingest DAG once for a logical date; each test gets its own bucket and DLQ.
+
+    `extra_env` adds to or overrides the run's environment (e.g. a connection with custom streams).
+    """
     bucket = f"raw-{uuid.uuid4().hex[:8]}"
     s3_client(sandbox).create_bucket(Bucket=bucket)
 
-    def run(spec: list[dict[str, Any]], logical_date: datetime) -> subprocess.CompletedProcess[str]:
+    def run(
+        spec: list[dict[str, Any]], logical_date: datetime, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
             **sandbox.env(),
@@ -48,6 +53,7 @@ def run_ingest(
             "INGEST_BUCKET": bucket,
             "INGEST_DLQ": str(tmp_path / "dlq"),
             "INGEST_LOGICAL_DATE": logical_date.isoformat(),
+            **(extra_env or {}),
         }
         return subprocess.run(
             [sys.executable, str(DAG_FILES / "ingest_dag.py")],

@@ -113,7 +113,9 @@ def merge(
 
     The source keeps one row per key (the newest by `order_by`, then by extraction time), updates only
     rows whose content hash changed, inserts new keys, and applies deletes as a hard DELETE or as
-    `_DELETED = TRUE` (soft delete).
+    `_DELETED = TRUE` (soft delete, which also records the deletion's `order_by` values). A staged row
+    older by `order_by` than the target's never replaces or deletes it, so loading an earlier extract
+    again (a cleared or late task) cannot roll rows back.
     """
     if not primary_key:
         raise ConfigError("a MERGE needs a primary key")
@@ -130,16 +132,20 @@ def merge(
     updates = ", ".join(f"t.{c} = s.{c}" for c in [*names, *lineage, '"_ROW_HASH"'])
     inserted = [*names, *lineage, '"_ROW_HASH"', '"_LOADED_AT"']
     values = [f"s.{c}" for c in [*names, *lineage, '"_ROW_HASH"']] + ["CURRENT_TIMESTAMP()"]
+    cursor = [quote(c) for c in order_by if c in {f.name for f in fields}]
+    not_older = "".join(f" AND COALESCE(s.{c} >= t.{c}, TRUE)" for c in cursor)
+    deleted_at = "".join(f"t.{c} = s.{c}, " for c in cursor)
     delete = (
-        'WHEN MATCHED AND s."_DELETED" THEN DELETE'
+        f'WHEN MATCHED AND s."_DELETED"{not_older} THEN DELETE'
         if hard_delete
-        else 'WHEN MATCHED AND s."_DELETED" AND NOT COALESCE(t."_DELETED", FALSE) THEN UPDATE SET '
-        't."_DELETED" = TRUE, t."_SOURCE_FILE" = s."_SOURCE_FILE", t."_LOADED_AT" = CURRENT_TIMESTAMP()'
+        else f'WHEN MATCHED AND s."_DELETED" AND NOT COALESCE(t."_DELETED", FALSE){not_older} '
+        f'THEN UPDATE SET t."_DELETED" = TRUE, {deleted_at}t."_SOURCE_FILE" = s."_SOURCE_FILE", '
+        't."_LOADED_AT" = CURRENT_TIMESTAMP()'
     )
     return (
         f"MERGE INTO {quote(tables.target)} t USING ({source}) s ON {key_match} "
         f"{delete} "
-        'WHEN MATCHED AND NOT s."_DELETED" AND (t."_ROW_HASH" IS DISTINCT FROM s."_ROW_HASH" '
+        f'WHEN MATCHED AND NOT s."_DELETED"{not_older} AND (t."_ROW_HASH" IS DISTINCT FROM s."_ROW_HASH" '
         'OR COALESCE(t."_DELETED", FALSE)) '
         f'THEN UPDATE SET {updates}, t."_LOADED_AT" = CURRENT_TIMESTAMP() '
         f'WHEN NOT MATCHED AND NOT s."_DELETED" THEN INSERT ({", ".join(inserted)}) '

@@ -1,4 +1,8 @@
-"""A DAG the ingest tests run with `dag.test()`; what it loads comes from INGEST_SPEC (JSON)."""
+"""A DAG the ingest tests run with `dag.test()`; what it loads comes from INGEST_SPEC (JSON).
+
+One item per stream: system, stream, table, and optionally mode, lookback_hours, delete_mode,
+schema_policy and part_rows (rows per Parquet part the extract writes).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag
 
+from airflow_provider_integrations.operators.extract import SaaSToS3Operator
 from airflow_provider_integrations.operators.ingest_group import ingest_stream
 
 SPEC = json.loads(os.environ.get("INGEST_SPEC", "[]"))
@@ -23,7 +28,7 @@ SPEC = json.loads(os.environ.get("INGEST_SPEC", "[]"))
 )
 def ingest_test() -> None:
     for item in SPEC:
-        ingest_stream(
+        group = ingest_stream(
             conn_id=f"sandbox_{item['system']}",
             stream=item["stream"],
             target_table=item["table"],
@@ -37,6 +42,10 @@ def ingest_test() -> None:
             dlq_uri=os.environ.get("INGEST_DLQ"),
             group_id=f"{item['system']}_{item['stream'].lower()}",
         )
+        if "part_rows" in item:
+            extract = group.get_child_by_label("extract")
+            assert isinstance(extract, SaaSToS3Operator)
+            extract.part_rows = item["part_rows"]
 
 
 DAG = ingest_test()
