@@ -139,3 +139,14 @@ def test_added_columns_and_bad_inputs(env: dict[str, Any]) -> None:
         sql.create_stage("S", "https://evil")
     with pytest.raises(ConfigError, match="not a valid SQL name"):
         sql.quote('T"; DROP')
+
+
+def test_reloading_an_older_extract_never_rolls_rows_back(env: dict[str, Any]) -> None:
+    older = stage_batch(env, "b1", [rec(1, "old", 0), rec(2, "old", 0)])
+    newer = stage_batch(env, "b2", [rec(1, "new", 10), rec(2, "gone", 10, _deleted=True)])
+    load(env, older)
+    load(env, newer)
+    after_newer = target(env)
+    load(env, older)
+    assert target(env) == after_newer
+    assert after_newer["A1"][0] == "new" and after_newer["A2"][2] is True
