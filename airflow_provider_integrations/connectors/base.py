@@ -27,7 +27,9 @@ class Stream:
     """One readable stream, declared as data.
 
     `source` is the system's name for it (object, table, endpoint); `cursor` is the (timestamp, id)
-    pair incremental reads order and filter by; `options` carries system-specific settings.
+    pair incremental reads order and filter by; `changed_at` is the field that says when a version of a
+    record was made (the cursor's timestamp by default; none where it never moves, as Stripe's `created`,
+    whose connector stamps records with the event time instead); `options` carries system-specific settings.
     """
 
     name: str
@@ -36,6 +38,7 @@ class Stream:
     primary_key: tuple[str, ...]
     cursor: tuple[str, str] | None = None
     deletes: bool = False
+    changed_at: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -44,11 +47,12 @@ class Stream:
 
     @classmethod
     def from_config(cls, name: str, config: Mapping[str, Any]) -> Stream:
-        """Build from catalog YAML: source, primary_key, cursor, deletes, fields, options, and
-        `naive_timestamps: utc` for sources that write UTC timestamps without a zone."""
+        """Build from catalog YAML: source, primary_key, cursor, changed_at, deletes, fields, options,
+        and `naive_timestamps: utc` for sources that write UTC timestamps without a zone."""
         try:
             key = tuple(config["primary_key"])
             cursor = config.get("cursor")
+            changed_at = config["changed_at"] if "changed_at" in config else (cursor[0] if cursor else None)
             return cls(
                 name=name,
                 source=str(config.get("source", name)),
@@ -58,6 +62,7 @@ class Stream:
                 primary_key=key,
                 cursor=(str(cursor[0]), str(cursor[1])) if cursor else None,
                 deletes=bool(config.get("deletes", False)),
+                changed_at=str(changed_at) if changed_at else None,
                 options=dict(config.get("options", {})),
             )
         except KeyError as missing:

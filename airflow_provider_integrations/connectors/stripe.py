@@ -89,7 +89,9 @@ class StripeConnector(Connector):
     """Reads Stripe objects 100 a page and writes customer changes with idempotency keys.
 
     Incremental reads replay `/v1/events` for the window: each event's object is yielded with
-    `_changed_at` (the event time) and `_deleted` for deletions. Stripe keeps events for 30 days; a
+    `_changed_at` (the event time) and `_deleted` for deletions. The type wildcard `customer.*` also
+    matches `customer.subscription.*`, so events about other objects are dropped. Stripe keeps events for
+    30 days; a
     window reaching further back falls back to a full read, with a warning.
     """
 
@@ -140,6 +142,8 @@ class StripeConnector(Connector):
             "created[lt]": str(int(window.end.timestamp())),
         }
         for event in self._list("/v1/events", params):
+            if str(event["type"]).rsplit(".", 1)[0] != event_object:
+                continue
             record = dict(event["data"]["object"])
             record["_changed_at"] = event["created"]
             record["_deleted"] = str(event["type"]).endswith(".deleted")

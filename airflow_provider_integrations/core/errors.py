@@ -112,6 +112,11 @@ class PaginationError(PermanentError):
     """Paging went wrong: a loop (same cursor twice) or a result shorter than the reported total."""
 
 
+class LoadError(PermanentError):
+    """A staged load did not load exactly what its manifest lists (a file missing, corrupt or short).
+    Re-running the load cannot fix it; re-running the extract can."""
+
+
 def classify(exc: BaseException) -> Outcome:
     """Decide what to do with any exception.
 

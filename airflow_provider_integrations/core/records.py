@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.schema import FieldType, RecordSchema
 
-LINEAGE = ("_batch_id", "_source_file", "_extracted_at", "_deleted")
+LINEAGE = ("_batch_id", "_source_file", "_extracted_at", "_changed_at", "_deleted")
 _ARROW = {
     FieldType.STRING: pa.string(),
     FieldType.INTEGER: pa.int64(),
@@ -43,6 +43,7 @@ def arrow_schema(schema: RecordSchema) -> pa.Schema:
         pa.field("_batch_id", pa.string()),
         pa.field("_source_file", pa.string()),
         pa.field("_extracted_at", pa.timestamp("us", tz="UTC")),
+        pa.field("_changed_at", pa.timestamp("us", tz="UTC")),
         pa.field("_deleted", pa.bool_()),
     ]
     return pa.schema(fields)
@@ -74,6 +75,9 @@ class Manifest:
     cursor_min: str | None = None
     cursor_max: str | None = None
     rejected: int = 0
+    rejected_keys: list[str] = field(default_factory=list)
+    """Keys of the records rejected to the DLQ: a full load must not take them for deleted."""
+    extracted_at: str | None = None
     version: int = 1
 
     @property
@@ -103,7 +107,8 @@ Sink = Callable[[Path, str], None]
 class PartWriter:
     """Writes validated rows into Parquet parts of at most `part_rows` rows each.
 
-    Use as a context manager; `write(values, deleted)` per row, `close()` returns the parts written.
+    Use as a context manager; `write(values, deleted, changed_at)` per row (`changed_at`: when the source
+    says this version was made, which orders versions of one key), `close()` returns the parts written.
     """
 
     def __init__(
@@ -145,12 +150,15 @@ class PartWriter:
     def current_name(self) -> str:
         return f"part-{len(self.parts):05d}.parquet"
 
-    def write(self, values: Mapping[str, Any], deleted: bool = False) -> None:
+    def write(
+        self, values: Mapping[str, Any], deleted: bool = False, changed_at: datetime | None = None
+    ) -> None:
         for name in self.schema.names:
             self._columns[name].append(values.get(name))
         self._columns["_batch_id"].append(self.batch_id)
         self._columns["_source_file"].append(f"{self.source_prefix}/{self.current_name}")
         self._columns["_extracted_at"].append(self.extracted_at)
+        self._columns["_changed_at"].append(changed_at)
         self._columns["_deleted"].append(deleted)
         self._buffered += 1
         self._in_part += 1

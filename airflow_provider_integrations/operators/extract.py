@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow_provider_integrations.core.dlq import DLQEntry, RunContext
 from airflow_provider_integrations.core.errors import ConfigError, RecordError
 from airflow_provider_integrations.core.records import Manifest, PartWriter, batch_id
-from airflow_provider_integrations.core.watermark import Window
+from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 from airflow_provider_integrations.dlq_config import open_dlq
 from airflow_provider_integrations.hooks.registry import hook_for
 from airflow_provider_integrations.operators.outcomes import task_outcomes
@@ -31,6 +31,31 @@ def extract_prefix(prefix: str, system: str, stream: str, window: Window | None)
     """Deterministic key prefix for (system, stream, window): a retry writes to the same place."""
     span = f"{window.start:%Y%m%dT%H%M%S}_{window.end:%Y%m%dT%H%M%S}" if window else "full"
     return "/".join(part.strip("/") for part in (prefix, system, stream, span) if part.strip("/"))
+
+
+def changed_time(record: Mapping[str, Any], values: Mapping[str, Any], field: str | None) -> datetime | None:
+    """When the source made this version: the connector's `_changed_at` (e.g. an event time), else the
+    stream's `changed_at` field."""
+    if record.get("_changed_at") is not None:
+        try:
+            return parse_timestamp(record["_changed_at"], "_changed_at")
+        except ConfigError as error:
+            raise RecordError(str(error)) from None
+    value = values.get(field) if field else None
+    return value if isinstance(value, datetime) else None
+
+
+class CursorSpan:
+    """The lowest and highest cursor timestamp seen, as ISO strings."""
+
+    def __init__(self) -> None:
+        self.low: str | None = None
+        self.high: str | None = None
+
+    def add(self, value: datetime) -> None:
+        stamp = value.isoformat()
+        self.low = stamp if self.low is None or stamp < self.low else self.low
+        self.high = stamp if self.high is None or stamp > self.high else self.high
 
 
 class SaaSToS3Operator(BaseOperator):
@@ -110,13 +135,14 @@ class SaaSToS3Operator(BaseOperator):
 
         rejected: list[DLQEntry] = []
         rejected_total = 0
-        cursor_min: str | None = None
-        cursor_max: str | None = None
+        rejected_keys: list[str] = []
+        span = CursorSpan()
+        extracted_at = datetime.now(UTC)
         with PartWriter(
             stream.schema,
             upload,
             batch_id=batch,
-            extracted_at=datetime.now(UTC),
+            extracted_at=extracted_at,
             source_prefix=f"s3://{self.bucket}/{key_prefix}",
             part_rows=self.part_rows,
         ) as writer:
@@ -124,7 +150,10 @@ class SaaSToS3Operator(BaseOperator):
                 deleted = bool(record.get("_deleted") or record.get("IsDeleted"))
                 try:
                     values = stream.schema.validate(record, deleted=deleted).values
+                    changed_at = changed_time(record, values, stream.changed_at)
                 except RecordError as error:
+                    if error.record_key:
+                        rejected_keys.append(error.record_key)
                     rejected.append(
                         DLQEntry.create(
                             system=system,
@@ -140,11 +169,9 @@ class SaaSToS3Operator(BaseOperator):
                         rejected_total += dlq.write(rejected)
                         rejected = []
                     continue
-                writer.write(values, deleted)
+                writer.write(values, deleted, changed_at)
                 if stream.cursor:
-                    stamp = values[stream.cursor[0]].isoformat()
-                    cursor_min = stamp if cursor_min is None or stamp < cursor_min else cursor_min
-                    cursor_max = stamp if cursor_max is None or stamp > cursor_max else cursor_max
+                    span.add(values[stream.cursor[0]])
             parts = writer.close()
         rejected_total += dlq.write(rejected)
         hook.close()
@@ -159,9 +186,11 @@ class SaaSToS3Operator(BaseOperator):
             primary_key=list(stream.primary_key),
             cursor=list(stream.cursor) if stream.cursor else None,
             files=parts,
-            cursor_min=cursor_min,
-            cursor_max=cursor_max,
+            cursor_min=span.low,
+            cursor_max=span.high,
             rejected=rejected_total,
+            rejected_keys=rejected_keys,
+            extracted_at=extracted_at.isoformat(),
         )
         manifest_key = f"{key_prefix}/manifest.json"
         s3.put_object(Bucket=self.bucket, Key=manifest_key, Body=manifest.to_json().encode())

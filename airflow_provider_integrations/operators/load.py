@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_integrations.core.errors import ConfigError, PaginationError
+from airflow_provider_integrations.core.errors import ConfigError, LoadError
 from airflow_provider_integrations.core.records import Manifest
 from airflow_provider_integrations.core.schema import RecordSchema
 from airflow_provider_integrations.core.sql import snowflake as sql
@@ -34,7 +34,7 @@ def check_copy_results(manifest: Manifest, results: Sequence[Sequence[Any]], sta
         if status != "LOADED" or loaded != rows:
             problems.append(f"{name}: {status} with {loaded} of {rows} rows")
     if problems:
-        raise PaginationError(
+        raise LoadError(
             f"COPY of {manifest.system}/{manifest.stream} batch {manifest.batch_id} did not load every file "
             f"as listed in the manifest: {'; '.join(problems)}"
         )
@@ -48,7 +48,10 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
     files. The MERGE keeps the newest version of each key, rewrites rows only when their content hash
     changed, and applies deletes as `_DELETED = TRUE` (`delete_mode="soft"`) or by removing the row.
     New source columns are added to the target (`schema_policy="add"`), fail the task ("fail") or are left
-    out ("ignore"). The COPY and MERGE run in one transaction.
+    out ("ignore"). After a full extract, target rows whose key it no longer holds were deleted at the
+    source and are deleted here too (`full_load_deletes`), which is how systems without a delete feed
+    (Workday) get deletes; records the extract rejected to the DLQ are not taken for deleted. The COPY,
+    MERGE and deletion run in one transaction.
     """
 
     template_fields: Sequence[str] = ("manifest_uri", "target_table")
@@ -65,6 +68,7 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         storage_integration: str | None = None,
         delete_mode: str = "soft",
         schema_policy: str = "add",
+        full_load_deletes: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,6 +85,7 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         self.storage_integration = storage_integration
         self.delete_mode = delete_mode
         self.schema_policy = schema_policy
+        self.full_load_deletes = full_load_deletes
 
     def execute(self, context: Context) -> dict[str, Any]:
         with task_outcomes():
@@ -112,8 +117,6 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         bucket = urlsplit(self.manifest_uri).netloc
         stage_url = f"s3://{bucket}"
         files = [f.key.removeprefix(stage_url).lstrip("/") for f in manifest.files]
-        order_by = manifest.cursor[:1] if manifest.cursor else []
-
         conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
         try:
             cursor = conn.cursor()
@@ -123,13 +126,11 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
             cursor.execute(sql.create_stage(tables.stage, stage_url, self.storage_integration))
             cursor.execute("BEGIN")
             try:
-                cursor.execute(sql.copy_into(tables.staging, tables.stage, files))
-                loaded = check_copy_results(manifest, cursor.fetchall(), stage_url)
-                merge = sql.merge(
-                    tables, fields, manifest.primary_key, order_by, hard_delete=self.delete_mode == "hard"
-                )
-                cursor.execute(merge)
+                loaded = self._copy(cursor, manifest, tables, files, stage_url)
+                hard = self.delete_mode == "hard"
+                cursor.execute(sql.merge(tables, fields, manifest.primary_key, hard_delete=hard))
                 merged = cursor.fetchall()
+                missing = self._mark_missing(cursor, manifest, tables)
                 cursor.execute(sql.truncate(tables.staging))
                 cursor.execute("COMMIT")
             except BaseException:
@@ -137,9 +138,14 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
                 raise
         finally:
             conn.close()
-        summary = {"rows": loaded, "files": len(files), "merge": [list(r) for r in merged]}
+        summary = {
+            "rows": loaded,
+            "files": len(files),
+            "merge": [list(r) for r in merged],
+            "missing_from_full": missing,
+        }
         log.info(
-            "loaded %s/%s batch %s into %s: %d rows from %d files; merge %s",
+            "loaded %s/%s batch %s into %s: %d rows from %d files; merge %s; %d gone from the full extract",
             manifest.system,
             manifest.stream,
             manifest.batch_id,
@@ -147,14 +153,47 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
             loaded,
             len(files),
             merged,
+            missing,
         )
         return summary
+
+    @staticmethod
+    def _copy(
+        cursor: Any, manifest: Manifest, tables: sql.LoadTables, files: list[str], stage_url: str
+    ) -> int:
+        from snowflake.connector.errors import ProgrammingError
+
+        try:
+            cursor.execute(sql.copy_into(tables.staging, tables.stage, files))
+        except ProgrammingError as error:
+            raise LoadError(
+                f"COPY of {manifest.system}/{manifest.stream} batch {manifest.batch_id} into "
+                f"{tables.staging} failed: {error.msg}"
+            ) from None
+        return check_copy_results(manifest, cursor.fetchall(), stage_url)
+
+    def _mark_missing(self, cursor: Any, manifest: Manifest, tables: sql.LoadTables) -> int:
+        """After a full extract, delete what the source no longer holds; returns the rows affected."""
+        if manifest.window_start is not None or not self.full_load_deletes or not manifest.extracted_at:
+            return 0
+        statement, params = sql.mark_missing(
+            tables,
+            manifest.primary_key,
+            hard_delete=self.delete_mode == "hard",
+            batch_id=manifest.batch_id,
+            extracted_at=manifest.extracted_at,
+            kept_keys=manifest.rejected_keys,
+        )
+        cursor.execute(statement, params)
+        return int(cursor.rowcount or 0)
 
     def _evolve(self, cursor: Any, target: str, schema: RecordSchema) -> list[Any]:
         """Apply the schema policy; returns the fields the MERGE writes."""
         query, params = sql.table_columns(target)
         cursor.execute(query, params)
         existing = {str(row[0]).upper() for row in cursor.fetchall()}
+        for statement in sql.add_lineage_columns(target, existing):
+            cursor.execute(statement)
         new = [f for f in schema.fields if f.name.upper() not in existing]
         if not new:
             return list(schema.fields)

@@ -71,11 +71,13 @@ def test_poison_records_break_the_schema_by_name(stripe: StripeConnector, admin:
 
 def test_incremental_read_follows_events(stripe: StripeConnector, admin: Admin) -> None:
     start = datetime.now(UTC) - timedelta(seconds=5)
-    with admin.restored("stripe", "customers"):
+    with admin.restored("stripe", "customers"), admin.restored("stripe", "subscriptions"):
         changed = admin.mutate("stripe", "customers", update=7, delete=2)
+        admin.mutate("stripe", "subscriptions", update=3)
         end = datetime.now(UTC) + timedelta(seconds=5)
         records = list(stripe.read("customers", Window(start, end)))
     assert changed == {"updated": 7, "inserted": 0, "deleted": 2}
+    assert {r["object"] for r in records} == {"customer"}, "customer.* also matches subscription events"
     assert sum(1 for r in records if r["_deleted"]) == 2
     assert len({r["id"] for r in records}) == 9
     assert all(start.timestamp() - 1 <= r["_changed_at"] < end.timestamp() for r in records)

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pytest
 from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_integrations.core.dlq import LocalDLQStore
 from airflow_provider_integrations.core.records import Manifest
@@ -182,21 +183,21 @@ def test_a_missing_or_corrupt_part_file_fails_the_load_naming_it(
     second, third = part("part-00001.parquet"), part("part-00002.parquet")
 
     s3.delete_object(Bucket=bucket, Key=f"{prefix}/part-00001.parquet")
-    with pytest.raises(Exception, match=r"part-00001\.parquet") as missing:
+    with pytest.raises(AirflowFailException, match=r"part-00001\.parquet") as missing:
         load.execute(context)
     assert "part-00000" not in str(missing.value) and "part-00002" not in str(missing.value)
     put("part-00001.parquet", second)
     assert snapshot(snowflake_query, table) == loaded, "a failed load changes nothing in the target"
 
     put("part-00002.parquet", b"\x00garbage, not parquet\xff" * 40)
-    with pytest.raises(Exception, match=r"part-00002\.parquet") as corrupt:
+    with pytest.raises(AirflowFailException, match=r"LoadError: .*part-00002\.parquet") as corrupt:
         load.execute(context)
     assert "part-00000" not in str(corrupt.value) and "part-00001" not in str(corrupt.value)
     put("part-00002.parquet", third)
     assert snapshot(snowflake_query, table) == loaded
 
     put("part-00001.parquet", third)  # valid Parquet, but not the rows the manifest lists
-    with pytest.raises(Exception, match=r"part-00001\.parquet: LOADED with 50 of 100 rows"):
+    with pytest.raises(AirflowFailException, match=r"part-00001\.parquet: LOADED with 50 of 100 rows"):
         load.execute(context)
     assert snapshot(snowflake_query, table) == loaded, "a failed load changes nothing in the target"
 

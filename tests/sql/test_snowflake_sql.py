@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,8 @@ def stage_batch(env: dict[str, Any], batch: str, records: list[dict[str, Any]]) 
     with PartWriter(SCHEMA, upload, batch_id=batch, extracted_at=datetime.now(UTC),
                     source_prefix=f"acct/{batch}", part_rows=4) as writer:  # fmt: skip
         for record in records:
-            writer.write(SCHEMA.validate(record).values, deleted=bool(record.get("_deleted")))
+            values = SCHEMA.validate(record).values
+            writer.write(values, deleted=bool(record.get("_deleted")), changed_at=values["Modified"])
         parts = writer.close()
     return [p.key for p in parts]
 
@@ -71,7 +72,7 @@ def load(env: dict[str, Any], files: list[str], hard_delete: bool = False) -> li
     run(env, sql.create_staging(tables.staging, fields))
     run(env, sql.create_stage(tables.stage, f"s3://{env['bucket']}"))
     results = run(env, sql.copy_into(tables.staging, tables.stage, files))
-    run(env, sql.merge(tables, fields, ["Id"], ["Modified"], hard_delete=hard_delete))
+    run(env, sql.merge(tables, fields, ["Id"], hard_delete=hard_delete))
     run(env, sql.truncate(tables.staging))
     return results
 
@@ -150,3 +151,52 @@ def test_reloading_an_older_extract_never_rolls_rows_back(env: dict[str, Any]) -
     load(env, older)
     assert target(env) == after_newer
     assert after_newer["A1"][0] == "new" and after_newer["A2"][2] is True
+
+
+def mark_missing(env: dict[str, Any], files: list[str], hard: bool, kept: Sequence[str] = ()) -> int:
+    """A full load: COPY + MERGE, then rows absent from this extract are deleted."""
+    tables = env["tables"]
+    run(env, sql.create_staging(tables.staging, SCHEMA.fields))
+    run(env, sql.copy_into(tables.staging, tables.stage, files))
+    run(env, sql.merge(tables, SCHEMA.fields, ["Id"], hard_delete=hard))
+    extracted = run(env, f'SELECT MAX("_EXTRACTED_AT") FROM {sql.quote(tables.staging)}')[0][0]
+    statement, params = sql.mark_missing(
+        tables, ["Id"], hard_delete=hard, batch_id="full2", extracted_at=extracted.isoformat(), kept_keys=kept
+    )
+    cursor = env["conn"].cursor()
+    cursor.execute(statement, params)
+    run(env, sql.truncate(tables.staging))
+    return int(cursor.rowcount)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_a_full_extract_deletes_what_the_source_no_longer_holds(env: dict[str, Any], hard: bool) -> None:
+    load(env, stage_batch(env, "full1", [rec(i, f"n{i}") for i in range(6)]))
+    full = stage_batch(env, "full2", [rec(i, f"n{i}") for i in (0, 1, 2)])
+    load(env, stage_batch(env, "late", [rec(7, "newer than the full extract", 20)]))
+    assert mark_missing(env, full, hard, kept=["A5"]) == 2, "A3 and A4 are gone; A5 was only rejected"
+    rows = target(env)
+    if hard:
+        assert set(rows) == {"A0", "A1", "A2", "A5", "A7"}
+    else:
+        assert {k for k, r in rows.items() if r[2]} == {"A3", "A4"}
+        assert mark_missing(env, full, hard, kept=["A5"]) == 0, "an already deleted row is not touched again"
+    assert "A7" in rows and not rows["A7"][2], "a row loaded after the full extract was made stays"
+
+
+def test_versions_of_one_key_are_ordered_by_their_change_time(env: dict[str, Any]) -> None:
+    """Stripe-like: the cursor (created) never moves; the change time orders versions in one batch."""
+    s3, bucket = env["s3"], env["bucket"]
+    changes = [("A1", "second", 5), ("A1", "first", 1), ("A1", "third", 9), ("A1", "zeroth", 0)]
+
+    def upload(path: Path, name: str) -> None:
+        s3.upload_file(str(path), bucket, f"acct/events/{name}")
+
+    with PartWriter(SCHEMA, upload, batch_id="events", extracted_at=datetime.now(UTC),
+                    source_prefix="acct/events") as writer:  # fmt: skip
+        for key, name, minute in changes:
+            values = SCHEMA.validate({"Id": key, "Name": name, "Modified": T0}).values
+            writer.write(values, changed_at=T0 + timedelta(minutes=minute))
+        files = [p.key for p in writer.close()]
+    load(env, files)
+    assert target(env)["A1"][0] == "third"

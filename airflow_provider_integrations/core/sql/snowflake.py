@@ -29,6 +29,7 @@ LINEAGE_COLUMNS = (
     ("_BATCH_ID", "VARCHAR"),
     ("_SOURCE_FILE", "VARCHAR"),
     ("_EXTRACTED_AT", "TIMESTAMP_TZ"),
+    ("_CHANGED_AT", "TIMESTAMP_TZ"),
     ("_DELETED", "BOOLEAN"),
 )
 TARGET_COLUMNS = (("_ROW_HASH", "VARCHAR"), ("_LOADED_AT", "TIMESTAMP_TZ"))
@@ -105,41 +106,39 @@ def merge(
     tables: LoadTables,
     fields: Sequence[Field],
     primary_key: Sequence[str],
-    order_by: Sequence[str],
     *,
     hard_delete: bool,
 ) -> str:
     """MERGE the latest staged version of each key into the target.
 
-    The source keeps one row per key (the newest by `order_by`, then by extraction time), updates only
-    rows whose content hash changed, inserts new keys, and applies deletes as a hard DELETE or as
-    `_DELETED = TRUE` (soft delete, which also records the deletion's `order_by` values). A staged row
-    older by `order_by` than the target's never replaces or deletes it, so loading an earlier extract
-    again (a cleared or late task) cannot roll rows back.
+    The source keeps one row per key (the newest by `_CHANGED_AT`, the time the source says a version was
+    made, then by extraction time), updates only rows whose content hash changed, inserts new keys, and
+    applies deletes as a hard DELETE or as `_DELETED = TRUE` (soft delete, stamped with the deletion's
+    `_CHANGED_AT`). A staged row older than the target's version never replaces or deletes it, so loading
+    an earlier extract again (a cleared or late task) cannot roll rows back.
     """
     if not primary_key:
         raise ConfigError("a MERGE needs a primary key")
     names = [quote(f.name) for f in fields]
     key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in primary_key)
     partition = ", ".join(quote(k) for k in primary_key)
-    ordering = ", ".join([f"{quote(c)} DESC" for c in order_by] + ['"_EXTRACTED_AT" DESC'])
     lineage = [quote(name) for name, _ in LINEAGE_COLUMNS]
     source = (
         f'SELECT {", ".join(names + lineage)}, {row_hash(fields)} AS "_ROW_HASH" '
         f"FROM {quote(tables.staging)} "
-        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {ordering}) = 1"
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {partition} "
+        'ORDER BY "_CHANGED_AT" DESC NULLS LAST, "_EXTRACTED_AT" DESC) = 1'
     )
     updates = ", ".join(f"t.{c} = s.{c}" for c in [*names, *lineage, '"_ROW_HASH"'])
     inserted = [*names, *lineage, '"_ROW_HASH"', '"_LOADED_AT"']
     values = [f"s.{c}" for c in [*names, *lineage, '"_ROW_HASH"']] + ["CURRENT_TIMESTAMP()"]
-    cursor = [quote(c) for c in order_by if c in {f.name for f in fields}]
-    not_older = "".join(f" AND COALESCE(s.{c} >= t.{c}, TRUE)" for c in cursor)
-    deleted_at = "".join(f"t.{c} = s.{c}, " for c in cursor)
+    not_older = ' AND COALESCE(s."_CHANGED_AT" >= t."_CHANGED_AT", TRUE)'
     delete = (
         f'WHEN MATCHED AND s."_DELETED"{not_older} THEN DELETE'
         if hard_delete
         else f'WHEN MATCHED AND s."_DELETED" AND NOT COALESCE(t."_DELETED", FALSE){not_older} '
-        f'THEN UPDATE SET t."_DELETED" = TRUE, {deleted_at}t."_SOURCE_FILE" = s."_SOURCE_FILE", '
+        'THEN UPDATE SET t."_DELETED" = TRUE, t."_CHANGED_AT" = s."_CHANGED_AT", '
+        't."_BATCH_ID" = s."_BATCH_ID", t."_SOURCE_FILE" = s."_SOURCE_FILE", '
         't."_LOADED_AT" = CURRENT_TIMESTAMP()'
     )
     return (
@@ -153,11 +152,55 @@ def merge(
     )
 
 
+def mark_missing(
+    tables: LoadTables,
+    primary_key: Sequence[str],
+    *,
+    hard_delete: bool,
+    batch_id: str,
+    extracted_at: str,
+    kept_keys: Sequence[str] = (),
+) -> tuple[str, list[str]]:
+    """After a full extract: target rows whose key is absent from staging were deleted at the source.
+
+    Only rows extracted before this extract can be judged by it (a newer load's rows stay), and
+    `kept_keys` (records the extract rejected, as `|`-joined key values) are never judged absent.
+    Returns the statement and its bound values.
+    """
+    if not primary_key:
+        raise ConfigError("deletion detection needs a primary key")
+    key_match = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in primary_key)
+    where = (
+        f't."_EXTRACTED_AT" < %s AND NOT EXISTS (SELECT 1 FROM {quote(tables.staging)} s WHERE {key_match})'
+    )
+    params = [extracted_at]
+    if kept_keys:
+        joined = " || '|' || ".join(f"TO_VARCHAR(t.{quote(k)})" for k in primary_key)
+        where += f" AND {joined} NOT IN ({', '.join(['%s'] * len(kept_keys))})"
+        params += list(kept_keys)
+    if hard_delete:
+        return f"DELETE FROM {quote(tables.target)} t WHERE {where}", params
+    return (
+        f'UPDATE {quote(tables.target)} t SET "_DELETED" = TRUE, "_BATCH_ID" = %s, '
+        f'"_LOADED_AT" = CURRENT_TIMESTAMP() WHERE NOT COALESCE(t."_DELETED", FALSE) AND {where}',
+        [batch_id, *params],
+    )
+
+
 def add_columns(table: str, fields: Sequence[Field]) -> list[str]:
     """Schema evolution: one ALTER per new column (Snowflake adds them without rewriting data)."""
     return [
         f"ALTER TABLE {quote(table)} ADD COLUMN IF NOT EXISTS {quote(f.name)} {SNOWFLAKE_TYPES[f.type]}"
         for f in fields
+    ]
+
+
+def add_lineage_columns(table: str, existing: set[str]) -> list[str]:
+    """Lineage columns a target made by an earlier version of this package lacks."""
+    return [
+        f"ALTER TABLE {quote(table)} ADD COLUMN IF NOT EXISTS {quote(name)} {kind}"
+        for name, kind in (*LINEAGE_COLUMNS, *TARGET_COLUMNS)
+        if name not in existing
     ]
 
 

@@ -262,7 +262,7 @@ class ServiceNow(System):
         return Renderer(
             self.state.seed,
             instance_url(request),
-            self.dataset("sys_user").size,
+            self.dataset("sys_user").base_size,
             lambda table, index: self.faults.is_poison(self.name, table, index),
             links,
         )

@@ -97,6 +97,11 @@ def decode(text: str) -> int | None:
     return number
 
 
+def revision(row: Row) -> dict[str, str]:
+    """Metadata that moves with every update, so each `*.updated` event changes the object visibly."""
+    return {"sandbox_revision": str(row.version)} if row.version else {}
+
+
 class Draw:
     """Deterministic values for one record (version): sixteen numbers in [0, 1) from one hash."""
 
@@ -272,7 +277,7 @@ class Renderer:
             "failure_message": "Your card was declined." if status == "failed" else None,
             "invoice": None,
             "livemode": False,
-            "metadata": {"order_id": f"ORD-{row.index:08d}"},
+            "metadata": {"order_id": f"ORD-{row.index:08d}", **revision(row)},
             "outcome": {
                 "network_status": "approved_by_network" if paid else "declined_by_network",
                 "risk_level": "normal",
@@ -316,7 +321,7 @@ class Renderer:
                 "url": f"/v1/invoices/{object_id}/lines",
             },
             "livemode": False,
-            "metadata": {},
+            "metadata": revision(row),
             "number": f"SBX-{row.index + 1:06d}" if status != "draft" else None,
             "paid": status == "paid",
             "period_end": created,
@@ -347,7 +352,7 @@ class Renderer:
             "id": self.ids.make("si", row.index),
             "object": "subscription_item",
             "created": created,
-            "metadata": {},
+            "metadata": revision(row),
             "price": price,
             "quantity": quantity,
             "subscription": object_id,
