@@ -20,7 +20,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+# Debian's Chromium and its driver, for the browser test of the Dead letters page.
+/usr/bin/chromedriver:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+test: lint /usr/bin/chromedriver
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
