@@ -98,7 +98,13 @@ def copy_into(staging: str, stage: str, files: Sequence[str]) -> str:
 
 def row_hash(fields: Sequence[Field]) -> str:
     """SHA2 of the business columns (not lineage), NULL-safe, for change detection."""
-    parts = [f"COALESCE(TO_VARCHAR({quote(f.name)}), '\\u0000')" for f in fields]
+    return hash_columns([f.name for f in fields])
+
+
+def hash_columns(columns: Sequence[str], alias: str = "") -> str:
+    """SHA2 over `columns` (of table `alias`, if given), NULL-safe: a row's content fingerprint."""
+    prefix = f"{alias}." if alias else ""
+    parts = [f"COALESCE(TO_VARCHAR({prefix}{quote(c)}), '\\u0000')" for c in columns]
     return f"SHA2(CONCAT_WS('\\u001f', {', '.join(parts)}), 256)"
 
 

@@ -1,0 +1,314 @@
+"""Reverse ETL: push the new and changed rows of a Snowflake model into a SaaS object."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import Asset, BaseOperator, Context
+
+from airflow_provider_integrations.connectors.base import Connector, WriteOutcome
+from airflow_provider_integrations.connectors.delivery import Delivered, deliver
+from airflow_provider_integrations.core.dlq import DLQEntry, DLQStore, RunContext
+from airflow_provider_integrations.core.errors import ConfigError, PermanentError
+from airflow_provider_integrations.core.reverse_etl import SyncSpec, SyncSummary
+from airflow_provider_integrations.core.sql import sync_state as sql
+from airflow_provider_integrations.dlq_config import open_dlq
+from airflow_provider_integrations.hooks.registry import hook_for
+from airflow_provider_integrations.operators.extract import run_context
+from airflow_provider_integrations.operators.outcomes import task_outcomes
+
+log = logging.getLogger(__name__)
+Row = dict[str, Any]
+
+
+def destination_asset(conn_id: str, target: str) -> Asset:
+    """The Airflow Asset a sync updates: the destination object behind a connection."""
+    return Asset(f"integrations://{conn_id.lower()}/{target.lower()}")
+
+
+def default_state_table(model: str, conn_id: str, target: str) -> str:
+    """One state table per (model, destination): a table model by its name, a query by its digest."""
+    source = (
+        model if re.fullmatch(r"[A-Za-z0-9_.$]+", model) else hashlib.sha256(model.encode()).hexdigest()[:12]
+    )
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"SYNC_STATE__{source}__{conn_id}__{target}").upper()[:255]
+
+
+class SnowflakeToSaaSOperator(BaseOperator):
+    """Sync a Snowflake model (a table or a query) into a destination object, sending only what changed.
+
+    A state table in Snowflake remembers, per model key, the version last delivered and the
+    destination's id, so unchanged rows cost no API call. `mode` is `upsert` (on `external_id`),
+    `update`, `insert`, `mirror` (upsert, then delete destination records whose key left the model,
+    refused when that is more than `max_delete_share` of what was delivered) or `delete`. Transient
+    per-record failures are retried within the run and otherwise left for the next one; permanent ones go
+    to the DLQ and are not sent again until the row changes or the entry is replayed. `dry_run` reports
+    what would be sent and sends nothing. Returns the run's summary (XCom).
+    """
+
+    template_fields: Sequence[str] = ("model", "dlq_uri", "state_table")
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        key: str,
+        mapping: Mapping[str, str],
+        external_id: str,
+        conn_id: str,
+        target: str,
+        mode: str = "upsert",
+        snowflake_conn_id: str = "snowflake_default",
+        state_table: str | None = None,
+        id_field: str | None = None,
+        batch_size: int = 200,
+        max_delete_share: float = 0.1,
+        transient_retries: int = 3,
+        retry_backoff: float = 1.0,
+        dry_run: bool = False,
+        dlq_uri: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("outlets", [destination_asset(conn_id, target)])
+        super().__init__(**kwargs)
+        self.spec = SyncSpec(
+            target=target,
+            key=key,
+            mapping=dict(mapping),
+            external_id=external_id,
+            mode=mode,
+            id_field=id_field,
+            batch_size=batch_size,
+            max_delete_share=max_delete_share,
+            transient_retries=transient_retries,
+        )
+        self.model = model
+        self.conn_id = conn_id
+        self.snowflake_conn_id = snowflake_conn_id
+        self.state_table = state_table or default_state_table(model, conn_id, target)
+        self.retry_backoff = retry_backoff
+        self.dry_run = dry_run
+        self.dlq_uri = dlq_uri
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with task_outcomes():
+            summary = self._sync(run_context(context))
+        log.info("sync %s -> %s/%s: %s", self.model, self.conn_id, self.spec.target, summary.line())
+        return summary.to_dict()
+
+    def _sync(self, runs: RunContext) -> SyncSummary:
+        from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
+
+        hook = hook_for(self.conn_id)
+        connector = hook.get_conn()
+        conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql.create_state(self.state_table))
+            summary = SyncSummary(mode=self.spec.mode, dry_run=self.dry_run)
+            summary.model_rows = int(self._scalar(cursor, sql.model_count(self.model)))
+            departed = self._departed(cursor, summary) if self.spec.mode == "mirror" else 0
+            if self.dry_run:
+                self._plan_only(conn, summary, departed)
+                return summary
+            dlq = open_dlq(self.dlq_uri)
+            writer = _StateWriter(conn, self.state_table)
+            if self.spec.mode == "delete":
+                self._send(connector, self._rows(conn, self._deletions()), writer, dlq, runs, summary)
+            else:
+                self._send(connector, self._rows(conn, self._changes()), writer, dlq, runs, summary)
+                summary.unchanged = summary.model_rows - summary.planned
+            if departed:
+                rows = self._rows(conn, sql.departed(self.model, self.state_table, self.spec.key))
+                self._send(connector, rows, writer, dlq, runs, summary, deleting=True)
+            return summary
+        finally:
+            conn.close()
+            hook.close()
+
+    def _changes(self) -> str:
+        only_new = self.spec.mode == "insert"
+        return sql.changes(self.model, self.state_table, self.spec.key, self.spec.columns, only_new=only_new)
+
+    def _deletions(self) -> str:
+        return sql.deletions(self.model, self.state_table, self.spec.key)
+
+    def _departed(self, cursor: Any, summary: SyncSummary) -> int:
+        """Mirror's guard, checked before anything is sent."""
+        departed = sql.departed(self.model, self.state_table, self.spec.key)
+        gone = int(self._scalar(cursor, sql.count_of(departed)))
+        delivered = int(self._scalar(cursor, sql.delivered_count(self.state_table)))
+        if gone and gone > self.spec.max_delete_share * delivered:
+            raise PermanentError(
+                f"mirror sync to {self.spec.target} would delete {gone} of {delivered} delivered records, "
+                f"more than max_delete_share={self.spec.max_delete_share}; refusing (check the model, or "
+                "raise the share for this run)"
+            )
+        summary.would_delete = gone
+        return gone
+
+    def _plan_only(self, conn: Any, summary: SyncSummary, departed: int) -> None:
+        query = self._deletions() if self.spec.mode == "delete" else self._changes()
+        for rows in self._rows(conn, query):
+            for row in rows:
+                summary.planned += 1
+                if self.spec.mode == "delete":
+                    summary.would_delete += 1
+                elif row.get("__DEST_ID") is None:
+                    summary.would_insert += 1
+                else:
+                    summary.would_update += 1
+        if self.spec.mode != "delete":
+            summary.unchanged = summary.model_rows - summary.planned
+        summary.would_delete = summary.would_delete if self.spec.mode == "delete" else departed
+
+    @staticmethod
+    def _scalar(cursor: Any, query: str) -> Any:
+        cursor.execute(query)
+        return cursor.fetchone()[0]
+
+    def _rows(self, conn: Any, query: str) -> Iterator[list[Row]]:
+        """The plan in batches, streamed from Snowflake; a key seen twice is an error in the model."""
+        cursor = conn.cursor()
+        cursor.execute(query)
+        names = [d.name.upper() for d in cursor.description]
+        previous: str | None = None
+        while batch := cursor.fetchmany(self.spec.batch_size):
+            rows = [dict(zip(names, values, strict=True)) for values in batch]
+            for row in rows:
+                if row["__KEY"] is None:
+                    raise ConfigError(f"model {self.model} has rows whose key {self.spec.key} is NULL")
+                if row["__KEY"] == previous:
+                    raise ConfigError(
+                        f"model {self.model} has key {self.spec.key}={previous!r} more than once"
+                    )
+                previous = row["__KEY"]
+            yield rows
+
+    def _send(
+        self,
+        connector: Connector,
+        batches: Iterator[list[Row]],
+        writer: _StateWriter,
+        dlq: DLQStore,
+        runs: RunContext,
+        summary: SyncSummary,
+        *,
+        deleting: bool = False,
+    ) -> None:
+        """Deliver each planned batch, then record every outcome: state, DLQ and the tally."""
+        spec = self.spec
+        operation = "delete" if deleting else spec.operation
+
+        def write(records: Sequence[Mapping[str, Any]]) -> Any:
+            return connector.write(spec.target, operation, records, spec.external_id)
+
+        for rows in batches:
+            summary.planned += 0 if deleting else len(rows)
+            hashes = {row["__KEY"]: row.get("__HASH") for row in rows}
+            sendable, unknown = self._records(rows, operation)
+            writer.inflight([(key, hashes[key]) for key, _ in sendable])
+            delivered = deliver(write, sendable, retries=spec.transient_retries, backoff=self.retry_backoff)
+            summary.sent += len(sendable)
+            dead = [
+                self._dead_letter(
+                    connector, key, record, ("DestinationUnknown", NO_ID.format(key, operation)), runs
+                )
+                for key, record in unknown
+            ]
+            outcomes = [
+                (key, hashes[key], None, "dead_letter", "no destination id", False) for key, _ in unknown
+            ]
+            for item in delivered:
+                result = item.result
+                outcomes.append(_outcome(item, hashes[item.key], operation == "delete"))
+                summary.retried += item.attempts > 1
+                if result.outcome is WriteOutcome.SUCCESS:
+                    summary.succeeded += 1
+                    summary.deleted += operation == "delete"
+                elif result.outcome is WriteOutcome.PERMANENT:
+                    reason = (result.code or "DestinationRejected", result.message or "")
+                    dead.append(self._dead_letter(connector, item.key, item.record, reason, runs))
+                else:
+                    summary.left_pending += 1
+            for entry in dead:
+                summary.failed_permanently += 1
+                reasons = summary.dead_letter_reasons
+                reasons[entry.error_class] = reasons.get(entry.error_class, 0) + 1
+            dlq.write(dead)
+            writer.record(outcomes)
+
+    def _records(
+        self, rows: list[Row], operation: str
+    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+        """(sendable, unknown): records by id need a destination id the state knows."""
+        sendable, unknown = [], []
+        for row in rows:
+            key, destination_id = row["__KEY"], row.get("__DEST_ID")
+            record = self.spec.record(row, key, destination_id, operation)
+            needs_id = self.spec.id_field is not None and operation in ("update", "delete")
+            (unknown if needs_id and not destination_id else sendable).append((key, record))
+        return sendable, unknown
+
+    def _dead_letter(
+        self,
+        connector: Connector,
+        key: str,
+        record: Mapping[str, Any],
+        error: tuple[str, str],
+        runs: RunContext,
+    ) -> DLQEntry:
+        return DLQEntry.create(
+            system=connector.system,
+            stream=self.spec.target,
+            operation=f"reverse_etl.{self.spec.mode}",
+            error=error,
+            record_key=key,
+            payload={
+                "record": dict(record),
+                "sync": {
+                    "conn_id": self.conn_id,
+                    "target": self.spec.target,
+                    "operation": self.spec.operation,
+                    "key_field": self.spec.external_id,
+                    "state_table": self.state_table,
+                    "snowflake_conn_id": self.snowflake_conn_id,
+                },
+            },
+            context=runs,
+        )
+
+
+NO_ID = "no destination record is known for key {!r}: it was never synced, so it cannot be {}d"
+
+
+def _outcome(item: Delivered, row_hash: str | None, deleted: bool) -> tuple[Any, ...]:
+    result = item.result
+    status = {WriteOutcome.SUCCESS: "success", WriteOutcome.PERMANENT: "dead_letter"}.get(
+        result.outcome, "pending"
+    )
+    error = None if status == "success" else f"{result.code}: {result.message}"
+    return (item.key, row_hash, result.destination_id, status, error, deleted)
+
+
+class _StateWriter:
+    """Writes outcomes into the sync-state table: one MERGE per batch and status."""
+
+    def __init__(self, conn: Any, table: str) -> None:
+        self.cursor = conn.cursor()
+        self.table = table
+
+    def inflight(self, keyed_hashes: Sequence[tuple[str, str | None]]) -> None:
+        self.record([(key, h, None, "inflight", None, False) for key, h in keyed_hashes])
+
+    def record(self, outcomes: Sequence[tuple[Any, ...]]) -> None:
+        """Outcomes as (key, hash, destination id, status, error, deleted)."""
+        for status in sql.OUTCOME_STATUSES:
+            rows = [(k, h, d, e, deleted) for k, h, d, st, e, deleted in outcomes if st == status]
+            if rows:
+                params = [value for row in rows for value in row]
+                self.cursor.execute(sql.record_outcomes(self.table, status, len(rows)), params)

@@ -1,0 +1,182 @@
+"""Reverse ETL on the sandbox: a Snowflake model (fakesnow) synced into the emulated systems over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_integrations.core.dlq import LocalDLQStore
+from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator
+from tests.connectors.conftest import Admin
+
+Query = Callable[[str], list[tuple[Any, ...]]]
+SF_MAPPING = {"ACCOUNT_NAME": "Name", "SCORE": "AnnualRevenue", "SEATS": "NumberOfEmployees"}
+
+
+@pytest.fixture(scope="module")
+def admin(sandbox: Any) -> Admin:
+    return Admin(sandbox)
+
+
+@pytest.fixture
+def sandbox_env(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in sandbox.env().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def model(snowflake_query: Query, sandbox_env: None) -> Iterator[Callable[[int], str]]:
+    """A scores model of n rows in Snowflake, keyed by ACCOUNT_KEY (unique per test)."""
+    tables: list[str] = []
+
+    def make(n: int) -> str:
+        table = f"SCORES_{uuid.uuid4().hex[:6]}".upper()
+        prefix = table.lower()
+        snowflake_query(
+            f'CREATE TABLE "{table}" (ACCOUNT_KEY VARCHAR, ACCOUNT_NAME VARCHAR, SCORE NUMBER(12,2), SEATS INT)'
+        )
+        snowflake_query(
+            f"INSERT INTO \"{table}\" SELECT '{prefix}-' || LPAD(TO_VARCHAR(i), 6, '0'), 'Account ' || i, "
+            f"i * 10.5, i % 500 FROM (SELECT SEQ4() AS i FROM TABLE(GENERATOR(ROWCOUNT => {n})))"
+        )
+        tables.append(table)
+        return table
+
+    yield make
+    for table in tables:
+        snowflake_query(f'DROP TABLE IF EXISTS "{table}"')
+
+
+def context() -> Context:
+    ti = SimpleNamespace(dag_id="reverse_etl_test", task_id="sync", try_number=1)
+    return cast(Context, {"ti": ti, "run_id": f"manual__{uuid.uuid4().hex[:6]}"})
+
+
+def sync(table: str, dlq: Any, **overrides: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "task_id": "sync",
+        "model": table,
+        "key": "ACCOUNT_KEY",
+        "mapping": SF_MAPPING,
+        "external_id": "External_Id__c",
+        "id_field": "Id",
+        "conn_id": "sandbox_salesforce",
+        "target": "Account",
+        "snowflake_conn_id": "sandbox_snowflake",
+        "retry_backoff": 0.01,
+        "dlq_uri": str(dlq),
+        **overrides,
+    }
+    return SnowflakeToSaaSOperator(**options).execute(context())
+
+
+def writes(admin: Admin, stream: str = "salesforce/Account") -> dict[str, int]:
+    return dict(admin.counters()["writes"].get(stream, {}))
+
+
+def api_calls(admin: Admin) -> int:
+    return sum(
+        n for name, n in admin.counters()["calls"].items() if "salesforce" in name and "composite" in name
+    )
+
+
+def test_upsert_then_only_changed_rows_are_sent(
+    model: Any, admin: Admin, snowflake_query: Query, tmp_path: Any
+) -> None:
+    table = model(1000)
+    first = sync(table, tmp_path)
+    assert (first["planned"], first["succeeded"], first["failed_permanently"], first["unchanged"]) == (
+        1000,
+        1000,
+        0,
+        0,
+    )
+    before_writes, before_calls = writes(admin), api_calls(admin)
+
+    again = sync(table, tmp_path)
+    assert (again["planned"], again["sent"], again["unchanged"]) == (0, 0, 1000)
+    assert api_calls(admin) == before_calls, "unchanged rows cost no API call"
+
+    snowflake_query(f'UPDATE "{table}" SET SCORE = SCORE + 1 WHERE MOD(SEATS, 100) = 7')
+    changed = {r[0] for r in snowflake_query(f'SELECT ACCOUNT_KEY FROM "{table}" WHERE MOD(SEATS, 100) = 7')}
+    assert len(changed) == 10
+    third = sync(table, tmp_path)
+    assert (third["sent"], third["succeeded"], third["unchanged"]) == (10, 10, 990)
+    after = writes(admin)
+    moved = {k for k in after if after[k] != before_writes.get(k, 0)}
+    assert moved == changed, "exactly the changed rows were written, once each"
+    assert all(after[k] == before_writes.get(k, 0) + 1 for k in changed)
+
+
+def test_transient_failures_are_retried_and_permanent_ones_parked_in_the_dlq(
+    model: Any, admin: Admin, snowflake_query: Query, tmp_path: Any
+) -> None:
+    table = model(400)
+    with admin.faults("salesforce", seed=5, write_transient_rate=0.1, write_permanent_rate=0.05):
+        first = sync(table, tmp_path)
+        assert first["retried"] > 0 and first["left_pending"] == 0
+        assert first["succeeded"] + first["failed_permanently"] == 400
+        dead = LocalDLQStore(tmp_path).find(limit=1000)
+        assert len(dead) == first["failed_permanently"] > 0
+        assert all(e.payload and e.payload["record"]["External_Id__c"] == e.record_key for e in dead)
+        assert all(e.operation == "reverse_etl.upsert" and e.stream == "Account" for e in dead)
+
+        second = sync(table, tmp_path)
+        assert second["sent"] == 0, "a parked failure is not sent again while the row is unchanged"
+
+    parked = sorted(str(e.record_key) for e in dead)
+    snowflake_query(f"UPDATE \"{table}\" SET ACCOUNT_NAME = 'Fixed' WHERE ACCOUNT_KEY = '{parked[0]}'")
+    third = sync(table, tmp_path)
+    assert (third["sent"], third["succeeded"]) == (1, 1), "a changed row is sent again"
+
+
+def test_transient_failures_that_outlast_the_retries_stay_pending(
+    model: Any, admin: Admin, tmp_path: Any
+) -> None:
+    table = model(50)
+    with admin.faults("salesforce", seed=3, write_transient_rate=1.0):
+        first = sync(table, tmp_path, transient_retries=1)
+    assert (first["left_pending"], first["succeeded"], first["failed_permanently"]) == (50, 0, 0)
+    assert not LocalDLQStore(tmp_path).find(limit=10), "transient failures are not dead letters"
+    second = sync(table, tmp_path)
+    assert (second["sent"], second["succeeded"]) == (50, 50), "pending rows go in the next run"
+
+
+def test_dry_run_sends_nothing(model: Any, admin: Admin, tmp_path: Any) -> None:
+    table = model(120)
+    before = api_calls(admin)
+    planned = sync(table, tmp_path, dry_run=True)
+    assert (planned["would_insert"], planned["would_update"], planned["sent"]) == (120, 0, 0)
+    assert api_calls(admin) == before
+    sync(table, tmp_path)
+    assert sync(table, tmp_path, dry_run=True)["would_insert"] == 0
+
+
+def test_mirror_deletes_departed_keys_within_its_guard(
+    model: Any, admin: Admin, snowflake_query: Query, tmp_path: Any
+) -> None:
+    table = model(100)
+    assert sync(table, tmp_path, mode="mirror")["succeeded"] == 100
+    snowflake_query(f'DELETE FROM "{table}" WHERE SEATS < 5')
+    mirrored = sync(table, tmp_path, mode="mirror")
+    assert (mirrored["deleted"], mirrored["sent"]) == (5, 5)
+
+    snowflake_query(f'DELETE FROM "{table}" WHERE SEATS < 60')
+    before = api_calls(admin)
+    with pytest.raises(AirflowFailException, match=r"would delete 55 of 95 .*max_delete_share=0.1"):
+        sync(table, tmp_path, mode="mirror")
+    assert api_calls(admin) == before, "a refused mirror sends nothing"
+    assert sync(table, tmp_path, mode="mirror", max_delete_share=0.6)["deleted"] == 55
+
+
+def test_update_of_a_never_synced_key_is_a_dead_letter(model: Any, tmp_path: Any) -> None:
+    table = model(20)
+    result = sync(table, tmp_path, mode="update")
+    assert (result["sent"], result["failed_permanently"]) == (0, 20)
+    assert result["dead_letter_reasons"] == {"DestinationUnknown": 20}
