@@ -38,9 +38,8 @@ def model(snowflake_query: Query, sandbox_env: None) -> Iterator[Callable[[int],
     def make(n: int) -> str:
         table = f"SCORES_{uuid.uuid4().hex[:6]}".upper()
         prefix = table.lower()
-        snowflake_query(
-            f'CREATE TABLE "{table}" (ACCOUNT_KEY VARCHAR, ACCOUNT_NAME VARCHAR, SCORE NUMBER(12,2), SEATS INT)'
-        )
+        columns = "ACCOUNT_KEY VARCHAR, ACCOUNT_NAME VARCHAR, SCORE NUMBER(12,2), SEATS INT"
+        snowflake_query(f'CREATE TABLE "{table}" ({columns})')
         snowflake_query(
             f"INSERT INTO \"{table}\" SELECT '{prefix}-' || LPAD(TO_VARCHAR(i), 6, '0'), 'Account ' || i, "
             f"i * 10.5, i % 500 FROM (SELECT SEQ4() AS i FROM TABLE(GENERATOR(ROWCOUNT => {n})))"
@@ -180,3 +179,52 @@ def test_update_of_a_never_synced_key_is_a_dead_letter(model: Any, tmp_path: Any
     result = sync(table, tmp_path, mode="update")
     assert (result["sent"], result["failed_permanently"]) == (0, 20)
     assert result["dead_letter_reasons"] == {"DestinationUnknown": 20}
+
+
+DESTINATIONS = {
+    # system: (target, external id, mode, mapping, keys from: stream or None for new keys)
+    "stripe": ("customers", "id", "update", {"SEGMENT": "metadata.segment"}, "customers"),
+    "netsuite": ("customer", "externalid", "upsert", {"NAME": "companyname", "EMAIL": "email"}, None),
+    "servicenow": ("u_account_import", "u_external_id", "upsert", {"NAME": "u_name", "CITY": "u_city"}, None),
+    "workday": ("businessTitleChanges", "id", "update", {"TITLE": "businessTitle"}, "workers"),
+}
+
+
+@pytest.mark.parametrize("system", sorted(DESTINATIONS))
+def test_other_destinations_get_new_and_changed_rows_only(
+    system: str, admin: Admin, snowflake_query: Query, source_records: Any, sandbox_env: None, tmp_path: Any
+) -> None:
+    target, external_id, mode, mapping, stream = DESTINATIONS[system]
+    run = uuid.uuid4().hex[:6]
+    if stream:
+        key = "id"
+        keys = [str(r[key]) for r in source_records(system, stream)[:30]]
+    else:
+        keys = [f"retl-{run}-{i}" for i in range(30)]
+    table = f"MODEL_{system}_{run}".upper()
+    snowflake_query(f'CREATE TABLE "{table}" (K VARCHAR, SEGMENT VARCHAR, NAME VARCHAR, EMAIL VARCHAR, '
+                    "CITY VARCHAR, TITLE VARCHAR)")  # fmt: skip
+    rows = ", ".join(
+        f"('{k}', 'tier-{i % 3}', 'Company {i}', 'c{i}@example.com', 'Dublin', 'Analyst {i}')"
+        for i, k in enumerate(keys)
+    )
+    snowflake_query(f'INSERT INTO "{table}" VALUES {rows}')
+
+    def go() -> dict[str, Any]:
+        return sync(table, tmp_path, key="K", mapping=mapping, external_id=external_id, id_field=None,
+                    conn_id=f"sandbox_{system}", target=target, mode=mode)  # fmt: skip
+
+    def system_writes() -> int:
+        counts = admin.counters()["writes"]
+        return sum(sum(per_key.values()) for name, per_key in counts.items() if name.startswith(f"{system}/"))
+
+    before = system_writes()
+    first = go()
+    assert (first["sent"], first["succeeded"], first["failed_permanently"]) == (30, 30, 0)
+    assert go()["sent"] == 0
+    snowflake_query(f"UPDATE \"{table}\" SET SEGMENT = 'moved', NAME = 'Moved', TITLE = 'Moved' WHERE K IN "
+                    f"('{keys[3]}', '{keys[11]}')")  # fmt: skip
+    third = go()
+    assert (third["sent"], third["succeeded"]) == (2, 2)
+    assert system_writes() - before == 32, f"{system}: 30 writes, then the 2 changed ones"
+    snowflake_query(f'DROP TABLE "{table}"')
