@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, ClassVar
@@ -18,6 +18,7 @@ import yaml
 
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.http import HttpClient
+from airflow_provider_integrations.core.mapping import DestinationDescription
 from airflow_provider_integrations.core.schema import RecordSchema
 from airflow_provider_integrations.core.watermark import Window
 
@@ -134,6 +135,19 @@ class Connector(abc.ABC):
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str
     ) -> Iterator[WriteResult]:
         """Send records; yield one result per record, keyed by its `key_field` value."""
+
+    def describe(self, target: str) -> DestinationDescription | None:
+        """The fields `target` accepts, for checking a sync's mapping (`core.mapping.validate_mapping`)
+        before any write: the system's own description where it offers a cheap one, else what this
+        connector declares writeable. None: neither is known, so only per-record results will tell."""
+        return None
+
+    def lookup(
+        self, target: str, key_field: str, keys: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]] | None:
+        """The current `fields` of the `target` records whose `key_field` is in `keys`, by key, so a sync
+        can tell whether records a stopped run sent have arrived. None: this system cannot be asked."""
+        return None
 
     def close(self) -> None:
         self.client.close()

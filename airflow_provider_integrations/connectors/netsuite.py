@@ -28,6 +28,7 @@ from airflow_provider_integrations.core.http import (
     error_for_status,
     parse_retry_after,
 )
+from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 
@@ -36,6 +37,9 @@ SYSTEM = "netsuite"
 PAGE = 1000
 CHUNK = 50_000
 SUITEQL = "/services/rest/query/v1/suiteql"
+READ_ONLY = frozenset({"id", "datecreated", "createddate", "lastmodifieddate"})
+"""Fields NetSuite sets itself: a record upsert refuses them."""
+CUSTOM_FIELD = DestinationField("cust<kind>_<name>", "scalar", createable=True, updateable=True)
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,32 @@ class NetSuiteConnector(Connector):
         body: dict[str, Any] = response.json()
         return body
 
+    def describe(self, target: str) -> DestinationDescription | None:
+        """The fields of record type `target` as the catalog stream reading it declares them, the ones
+        NetSuite sets itself (`READ_ONLY`) not writeable, `externalid` the upsert key, plus custom fields
+        (`custentity_...`, `custbody_...`); None without such a stream.
+
+        The record API's metadata catalog (`/record/v1/metadata-catalog`) is not asked. Catalog types
+        are SuiteQL's (checkboxes read as 'T'/'F' text), not the record API's, so types are left to
+        NetSuite: every field takes any scalar value."""
+        record_type = validate_identifier(target, "record type").lower()
+        stream = next((s for s in self.streams.values() if _record_type(s) == record_type), None)
+        if stream is None:
+            return None
+        fields = {
+            f.name: DestinationField(
+                f.name,
+                "scalar",
+                createable=f.name.lower() not in READ_ONLY,
+                updateable=f.name.lower() not in READ_ONLY,
+                external_id=f.name.lower() == "externalid",
+                nillable=not f.required,
+            )
+            for f in stream.schema.fields
+        }
+        patterns = {r"cust[a-z0-9]*_[a-z0-9_]+": CUSTOM_FIELD}
+        return DestinationDescription(record_type, fields, system=SYSTEM, patterns=patterns)
+
     def write(
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str = "externalid"
     ) -> Iterator[WriteResult]:
@@ -214,3 +244,7 @@ class NetSuiteConnector(Connector):
                 continue
             location = response.headers.get("location", "")
             yield WriteResult(key, WriteOutcome.SUCCESS, location.rsplit("/", 1)[-1] or None)
+
+
+def _record_type(stream: Stream) -> str:
+    return str(stream.options.get("record_type", stream.source)).lower()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_integrations.connectors.base import Connector, Stream, WriteResult
@@ -15,9 +15,12 @@ from airflow_provider_integrations.connectors.salesforce_api import (
     soql_name,
 )
 from airflow_provider_integrations.connectors.salesforce_bulk import BulkQuery, BulkWriter
+from airflow_provider_integrations.connectors.salesforce_describe import describe_sobject
+from airflow_provider_integrations.connectors.salesforce_lookup import lookup
 from airflow_provider_integrations.connectors.salesforce_writes import CollectionsWriter
 from airflow_provider_integrations.core.errors import PaginationError, PermanentError
 from airflow_provider_integrations.core.http import HttpClient
+from airflow_provider_integrations.core.mapping import DestinationDescription
 from airflow_provider_integrations.core.pagination import NextUrlPaginator, Page, paginate
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 
@@ -48,6 +51,7 @@ class SalesforceConnector(Connector):
         self.guard = guard
         self.api = f"/services/data/v{settings.api_version}"
         self.last_read_api: str | None = None
+        self._described: dict[str, DestinationDescription] = {}
 
     @classmethod
     def connect(
@@ -61,6 +65,20 @@ class SalesforceConnector(Connector):
         describe = self.client.get_json(f"{self.api}/sobjects/{soql_name(sources[0])}/describe")
         usage = f"; API usage {self.guard.used}/{self.guard.limit}" if self.guard and self.guard.limit else ""
         return f"reached Salesforce: {describe['name']} has {len(describe['fields'])} fields{usage}"
+
+    def describe(self, target: str) -> DestinationDescription:
+        """The sObject's describe (fields, types, createable/updateable, external ids), fetched once per
+        object by this connector."""
+        cached = self._described.get(target.casefold())
+        if cached is None:
+            cached = self._described[target.casefold()] = describe_sobject(self.client, self.api, target)
+        return cached
+
+    def lookup(
+        self, target: str, key_field: str, keys: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Records of `target` by external id, read back through SOQL."""
+        return lookup(self.client, self.api, target, key_field, keys, fields)
 
     def soql(self, stream: Stream, window: Window | None, after: tuple[str, str] | None = None) -> str:
         """The SOQL for a read: declared fields, the window on the cursor, keyset resume, stable order."""

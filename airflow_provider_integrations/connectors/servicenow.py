@@ -30,6 +30,7 @@ from airflow_provider_integrations.core.http import (
     default_error_for,
     error_for_status,
 )
+from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
 from airflow_provider_integrations.core.resilience import Clock, Sleep
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
@@ -51,6 +52,10 @@ TRANSIENT_ROW_ERROR = re.compile(
 )
 """Import row errors worth retrying: a lock or a timeout. Anything else (data policy, mandatory field,
 invalid value, missing coalesce key) fails the same way every time."""
+
+STAGING_COLUMN = DestinationField("u_<name>", "scalar", createable=True, updateable=True, external_id=True)
+"""What an import set staging table takes: `u_` columns, all text (values are sent as text), any of
+which the transform map may coalesce on."""
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,79}")
 _FIELD = re.compile(r"[a-z_][a-z0-9_]{0,79}(\.[a-z_][a-z0-9_]{0,79}){0,4}")
@@ -394,6 +399,14 @@ class ServiceNowConnector(Connector):
         return Page(records=records, body=body, headers=response.headers)
 
     # writes
+
+    def describe(self, target: str) -> DestinationDescription:
+        """What the import set table `target` takes: `u_<name>` text columns, any of them a possible
+        coalesce key. Which columns a staging table has lives in `sys_dictionary`; this connector does not
+        ask for it, so a column the table lacks is only found when the instance ignores it."""
+        staging = table_name(target, "import set table")
+        patterns = {r"u_[a-z0-9_]{1,78}": STAGING_COLUMN}
+        return DestinationDescription(staging, {}, system=SYSTEM, case_sensitive=True, patterns=patterns)
 
     def write(
         self,

@@ -26,6 +26,7 @@ from airflow_provider_integrations.core.http import (
     default_error_for,
     error_for_status,
 )
+from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import CursorPaginator, Page, paginate
 from airflow_provider_integrations.core.watermark import Window
 
@@ -34,6 +35,34 @@ SYSTEM = "stripe"
 PAGE = 100
 EVENT_RETENTION = timedelta(days=30)
 RETENTION_MARGIN = timedelta(hours=1)
+
+
+def _customer_fields() -> dict[str, DestinationField]:
+    text = ("name", "email", "phone", "description", "invoice_prefix", "tax_exempt")
+    address = tuple(
+        f"address.{part}" for part in ("line1", "line2", "city", "state", "postal_code", "country")
+    )
+    return {
+        "id": DestinationField("id", "string", False, False, external_id=True, nillable=False),
+        **{name: DestinationField(name, "string", True, True) for name in (*text, *address)},
+        "balance": DestinationField("balance", "integer", True, True, nillable=False),
+    }
+
+
+WRITABLE: Mapping[str, DestinationDescription] = {
+    "customers": DestinationDescription(
+        "customers",
+        _customer_fields(),
+        system=SYSTEM,
+        case_sensitive=True,
+        # Metadata keys are free-form (at most 40 characters); Stripe keeps every value as text.
+        patterns={
+            r"metadata\.[^.\[\]]{1,40}": DestinationField("metadata.<key>", "scalar", True, True),
+        },
+    )
+}
+"""The customer parameters this connector's writes are meant for, by target (dots nest: `address.city`
+is sent as `address[city]`). Stripe has no describe call; its API reference is the source."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +189,11 @@ class StripeConnector(Connector):
         paginator = CursorPaginator(lambda page: str(page.records[-1]["id"]) if page.records else None)
         for record in paginate(fetch, paginator):
             yield dict(record)
+
+    def describe(self, target: str) -> DestinationDescription | None:
+        """The parameters declared writeable for `target` (`WRITABLE`: customers, with `metadata.<key>`);
+        None for other objects. Stripe offers no describe call, so nothing is fetched."""
+        return WRITABLE.get(target)
 
     def write(
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str = "id"

@@ -34,6 +34,7 @@ from airflow_provider_integrations.core.http import (
     default_error_for,
     error_for_status,
 )
+from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page, paginate
 from airflow_provider_integrations.core.watermark import Window
 
@@ -47,6 +48,14 @@ _OAUTH_BAD_REQUESTS = frozenset({"invalid_request", "unsupported_grant_type", "i
 _ONE_TICK = timedelta(microseconds=1)
 WRITES: Mapping[str, tuple[str, ...]] = {"businessTitleChanges": ("update",)}
 """The write targets this connector supports, with their operations."""
+WRITE_FIELDS: Mapping[str, Mapping[str, DestinationField]] = {
+    "businessTitleChanges": {
+        "id": DestinationField("id", "string", False, False, external_id=True, nillable=False),
+        "businessTitle": DestinationField("businessTitle", "string", False, True, nillable=False),
+        "effective": DestinationField("effective", "date", False, True),
+    }
+}
+"""What each write target reads from a record (`id` is the worker, the default key field)."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +300,15 @@ class WorkdayConnector(Connector):
         for record in paginate(fetch, paginator):
             yield dict(record)
         log.info("workday %s: %d records in %d pages", path, paginator.records, paginator.pages)
+
+    def describe(self, target: str) -> DestinationDescription:
+        """The fields a write to `target` reads (`WRITE_FIELDS`); ConfigError for a target it cannot
+        write. Workday's REST API has no describe call, so nothing is fetched."""
+        if target not in WRITE_FIELDS:
+            raise ConfigError(
+                f"workday cannot write {target!r}; writeable targets: {sorted(WRITE_FIELDS)}", system=SYSTEM
+            )
+        return DestinationDescription(target, WRITE_FIELDS[target], system=SYSTEM, case_sensitive=True)
 
     def write(
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str = "id"

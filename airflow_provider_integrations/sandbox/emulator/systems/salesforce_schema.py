@@ -139,6 +139,7 @@ class Field:
     reference_to: tuple[str, ...] = ()
     picklist: tuple[str, ...] = ()
     custom: bool = False
+    formula: str | None = None  # a formula field: calculated, never createable or updateable
 
     @property
     def soap_type(self) -> str:
@@ -164,7 +165,8 @@ class Field:
             "idLookup": self.type == "id" or self.external_id,
             "nameField": self.name == "Name",
             "custom": self.custom,
-            "calculated": False,
+            "calculated": self.formula is not None,
+            "calculatedFormula": self.formula,
             "autoNumber": False,
             "caseSensitive": False,
             "defaultedOnCreate": self.type in ("id", "boolean") or self.name in _AUDIT_FIELDS,
@@ -417,6 +419,14 @@ def _account_id_of(v: RowValues) -> str | None:
     return make_id("001", (v.h >> 24) % accounts) if accounts else None
 
 
+def _revenue_per_employee(v: RowValues) -> float | None:
+    # From the generated values only: reading back a record written through the API does not recompute it.
+    revenue, employees = v.get("AnnualRevenue"), v.get("NumberOfEmployees")
+    if not isinstance(revenue, float) or not employees:
+        return None
+    return round(revenue / employees, 2)
+
+
 ACCOUNT = SObject(
     name="Account",
     label_plural="Accounts",
@@ -434,10 +444,20 @@ ACCOUNT = SObject(
         Field("Phone", "phone", "Account Phone", 40),
         Field("Website", "url", "Website", 255),
         _external_field("Account External ID"),
+        Field(
+            "Revenue_Per_Employee__c",
+            "currency",
+            "Revenue per Employee",
+            createable=False,
+            updateable=False,
+            custom=True,
+            formula="AnnualRevenue / NumberOfEmployees",
+        ),
         *_audit_fields(),
     ),
     getters={
         **_common_getters("001", "ACC"),
+        "Revenue_Per_Employee__c": _revenue_per_employee,
         "Name": _account_name,
         "Type": lambda v: _pick(_ACCOUNT_TYPES, v.hv >> 32),
         "Industry": lambda v: _pick(_INDUSTRIES, v.hv >> 40),
