@@ -106,6 +106,25 @@ def wire_value(value: Any) -> Any:
     return value
 
 
+def arrived(record: Mapping[str, Any], found: Mapping[str, Any] | None) -> bool:
+    """Whether the destination already holds `record`'s values (compared as the wire carries them)."""
+    if found is None:
+        return False
+    lowered = {name.lower(): value for name, value in found.items()}
+    return all(
+        name.lower() in lowered and _same(value, lowered[name.lower()]) for name, value in record.items()
+    )
+
+
+def _same(sent: Any, held: Any) -> bool:
+    if isinstance(sent, Mapping):
+        return isinstance(held, Mapping) and arrived(sent, held)
+    numbers = (int, float, decimal.Decimal)
+    if isinstance(sent, numbers) and isinstance(held, numbers) and not isinstance(sent, bool):
+        return float(sent) == float(held)
+    return bool(sent == held)
+
+
 @dataclass
 class SyncSummary:
     """What one run did, for the task log and XCom."""

@@ -14,7 +14,7 @@ from airflow_provider_integrations.connectors.base import Connector, WriteOutcom
 from airflow_provider_integrations.connectors.delivery import Delivered, deliver
 from airflow_provider_integrations.core.dlq import DLQEntry, DLQStore, RunContext
 from airflow_provider_integrations.core.errors import ConfigError, PermanentError
-from airflow_provider_integrations.core.reverse_etl import SyncSpec, SyncSummary
+from airflow_provider_integrations.core.reverse_etl import SyncSpec, SyncSummary, arrived
 from airflow_provider_integrations.core.sql import sync_state as sql
 from airflow_provider_integrations.dlq_config import open_dlq
 from airflow_provider_integrations.hooks.registry import hook_for
@@ -210,7 +210,14 @@ class SnowflakeToSaaSOperator(BaseOperator):
         for rows in batches:
             summary.planned += 0 if deleting else len(rows)
             hashes = {row["__KEY"]: row.get("__HASH") for row in rows}
+            row_of = {row["__KEY"]: row for row in rows}
             sendable, unknown = self._records(rows, operation)
+            doubtful = [(k, r) for k, r in sendable if row_of[k].get("__INFLIGHT") == hashes[k] and hashes[k]]
+            settled = self._already_there(connector, doubtful)
+            if settled:
+                summary.reconciled += len(settled)
+                writer.record([(k, hashes[k], d, "success", None, False) for k, d in settled.items()])
+                sendable = [(k, r) for k, r in sendable if k not in settled]
             writer.inflight([(key, hashes[key]) for key, _ in sendable])
             delivered = deliver(write, sendable, retries=spec.transient_retries, backoff=self.retry_backoff)
             summary.sent += len(sendable)
@@ -241,6 +248,25 @@ class SnowflakeToSaaSOperator(BaseOperator):
                 reasons[entry.error_class] = reasons.get(entry.error_class, 0) + 1
             dlq.write(dead)
             writer.record(outcomes)
+
+    def _already_there(
+        self, connector: Connector, doubtful: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> dict[str, str | None]:
+        """Of the records a stopped run may have delivered, those the destination holds: key -> id.
+
+        Where the destination cannot be read back, they are sent again (upserts make that harmless)."""
+        if not doubtful:
+            return {}
+        fields = sorted({name.split(".")[0] for _, record in doubtful for name in record})
+        found = connector.lookup(self.spec.target, self.spec.external_id, [k for k, _ in doubtful], fields)
+        if found is None:
+            return {}
+        id_field = self.spec.id_field
+        return {
+            key: (str(found[key].get(id_field)) if id_field and found[key].get(id_field) else None)
+            for key, record in doubtful
+            if arrived(record, found.get(key))
+        }
 
     def _records(
         self, rows: list[Row], operation: str

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -228,3 +234,73 @@ def test_other_destinations_get_new_and_changed_rows_only(
     assert (third["sent"], third["succeeded"]) == (2, 2)
     assert system_writes() - before == 32, f"{system}: 30 writes, then the 2 changed ones"
     snowflake_query(f'DROP TABLE "{table}"')
+
+
+KILLABLE_SYNC = """
+import sys
+from tests.operators.test_reverse_etl import sync
+sync(sys.argv[1], sys.argv[2])
+"""
+
+
+def test_a_sync_killed_mid_run_and_retried_neither_loses_nor_resends(
+    model: Any, admin: Admin, sandbox: Any, tmp_path: Any
+) -> None:
+    table = model(3000)
+    keys = {f"{table.lower()}-{i:06d}" for i in range(3000)}
+
+    def written() -> dict[str, int]:
+        return {k: n for k, n in writes(admin).items() if k in keys}
+
+    env = {**os.environ, **sandbox.env()}
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE_SYNC, table, str(tmp_path)], env=env, cwd=Path(__file__).parents[2]
+    )
+    deadline = time.monotonic() + 120
+    while len(written()) < 700 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the sync was killed mid-run"
+    delivered_before = len(written())
+    assert 700 <= delivered_before < 3000
+
+    retried = sync(table, tmp_path)
+    counts = written()
+    assert set(counts) == keys, "nothing is lost"
+    assert set(counts.values()) == {1}, "nothing is sent twice"
+    assert retried["sent"] == retried["succeeded"] == 3000 - delivered_before, "only what had not arrived"
+    assert sync(table, tmp_path)["sent"] == 0
+
+
+def test_records_in_doubt_that_arrived_are_reconciled_not_resent(
+    model: Any, admin: Admin, snowflake_query: Query, tmp_path: Any
+) -> None:
+    """A run stopped after sending, before recording: the next one reads the destination back."""
+    from airflow_provider_integrations.core.sql import sync_state
+    from airflow_provider_integrations.hooks.registry import hook_for
+    from airflow_provider_integrations.operators.reverse_etl import default_state_table
+
+    table = model(60)
+    sync(table, tmp_path)
+    snowflake_query(f"UPDATE \"{table}\" SET ACCOUNT_NAME = 'Renamed ' || ACCOUNT_KEY WHERE SEATS < 10")
+    state = default_state_table(table, "sandbox_salesforce", "Account")
+    planned = snowflake_query(sync_state.changes(table, state, "ACCOUNT_KEY", list(SF_MAPPING)))
+    assert len(planned) == 10
+    hook = hook_for("sandbox_salesforce")
+    records = [{"External_Id__c": r[3], "Name": r[0], "AnnualRevenue": float(r[1]), "NumberOfEmployees": r[2]}
+               for r in planned]  # fmt: skip
+    assert all(
+        r.outcome.value == "success"
+        for r in hook.get_conn().write("Account", "upsert", records, "External_Id__c")
+    )
+    hook.close()
+    for row in planned[:7]:
+        snowflake_query(f"UPDATE \"{state}\" SET INFLIGHT_HASH = '{row[4]}' WHERE SYNC_KEY = '{row[3]}'")
+    before = writes(admin)
+
+    result = sync(table, tmp_path)
+    assert (result["reconciled"], result["sent"]) == (7, 3), "in doubt and arrived: recorded, not sent"
+    after = writes(admin)
+    assert sum(after.values()) - sum(before.values()) == 3
+    assert sync(table, tmp_path)["sent"] == 0
