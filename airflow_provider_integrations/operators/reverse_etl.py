@@ -14,10 +14,12 @@ from airflow_provider_integrations.connectors.base import Connector, WriteOutcom
 from airflow_provider_integrations.connectors.delivery import Delivered, deliver
 from airflow_provider_integrations.core.dlq import DLQEntry, DLQStore, RunContext
 from airflow_provider_integrations.core.errors import ConfigError, PermanentError
+from airflow_provider_integrations.core.mapping import validate_mapping
 from airflow_provider_integrations.core.reverse_etl import SyncSpec, SyncSummary, arrived
 from airflow_provider_integrations.core.sql import sync_state as sql
 from airflow_provider_integrations.dlq_config import open_dlq
 from airflow_provider_integrations.hooks.registry import hook_for
+from airflow_provider_integrations.hooks.snowflake_types import column_types
 from airflow_provider_integrations.operators.extract import run_context
 from airflow_provider_integrations.operators.outcomes import task_outcomes
 
@@ -108,6 +110,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
         conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
         try:
             cursor = conn.cursor()
+            self._check_mapping(connector, cursor)
             cursor.execute(sql.create_state(self.state_table))
             summary = SyncSummary(mode=self.spec.mode, dry_run=self.dry_run)
             summary.model_rows = int(self._scalar(cursor, sql.model_count(self.model)))
@@ -129,6 +132,25 @@ class SnowflakeToSaaSOperator(BaseOperator):
         finally:
             conn.close()
             hook.close()
+
+    def _check_mapping(self, connector: Connector, cursor: Any) -> None:
+        """Before anything is sent: the mapping must fit the model's columns and the destination."""
+        cursor.execute(sql.columns_of(self.model))
+        description = connector.describe(self.spec.target)
+        if description is None:
+            log.warning(
+                "%s gives no description of %s; the mapping is not checked",
+                connector.system,
+                self.spec.target,
+            )
+            return
+        validate_mapping(
+            description,
+            self.spec.mapping,
+            mode=self.spec.mode,
+            external_id=self.spec.external_id,
+            column_types=column_types(cursor.description),
+        )
 
     def _changes(self) -> str:
         only_new = self.spec.mode == "insert"

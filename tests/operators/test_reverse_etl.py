@@ -304,3 +304,21 @@ def test_records_in_doubt_that_arrived_are_reconciled_not_resent(
     after = writes(admin)
     assert sum(after.values()) - sum(before.values()) == 3
     assert sync(table, tmp_path)["sent"] == 0
+
+
+def test_a_bad_mapping_fails_before_any_call(model: Any, admin: Admin, tmp_path: Any) -> None:
+    table = model(10)
+    before = api_calls(admin)
+    bad = {
+        "ACCOUNT_NAME": "Nmae",
+        "SEATS": "Revenue_Per_Employee__c",
+        "SCORE": "NumberOfEmployees",
+        "MISSING": "Phone",
+    }
+    with pytest.raises(AirflowFailException) as error:
+        sync(table, tmp_path, mapping=bad)
+    message = str(error.value)
+    for problem in ("Nmae", "Name", "Revenue_Per_Employee__c", "NumberOfEmployees", "MISSING"):
+        assert problem in message, problem
+    assert api_calls(admin) == before
+    assert not LocalDLQStore(tmp_path).find(limit=5)

@@ -70,6 +70,11 @@ def model_count(model: str) -> str:
     return f"SELECT COUNT(*) FROM {model_source(model)} m"
 
 
+def columns_of(model: str) -> str:
+    """No rows, only the model's columns and their types (`cursor.description`)."""
+    return f"SELECT * FROM {model_source(model)} m LIMIT 0"
+
+
 def count_of(query: str) -> str:
     """How many rows one of this module's queries returns."""
     return f"SELECT COUNT(*) FROM ({query})"
