@@ -22,6 +22,17 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Dead-letter queue",
                 "external-doc-url": "https://pypi.org/project/airflow-provider-integrations/",
                 "tags": ["software"],
+            },
+            {
+                "integration-name": "Salesforce",
+                "external-doc-url": "https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/",
+                "tags": ["service"],
+            },
+        ],
+        "triggers": [
+            {
+                "integration-name": "Salesforce",
+                "python-modules": ["airflow_provider_integrations.triggers.salesforce_bulk"],
             }
         ],
         "connection-types": [kind.provider_info() for kind in CONNECTION_TYPES],

@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_integrations.connectors.base import WriteOutcome, WriteResult
@@ -18,7 +19,7 @@ from airflow_provider_integrations.core.errors import PaginationError, Permanent
 from airflow_provider_integrations.core.http import HttpClient
 
 PAGE_RECORDS = 50_000
-DONE_STATES = ("JobComplete", "Failed", "Aborted")
+FAILED_STATES = ("Failed", "Aborted")
 
 
 def stream_lines(chunks: Iterable[str]) -> Iterator[str]:
@@ -44,8 +45,60 @@ def csv_records(lines: Iterable[str]) -> Iterator[dict[str, str | None]]:
             yield {name: (value if value != "" else None) for name, value in zip(header, row, strict=True)}
 
 
+@dataclass(frozen=True)
+class BulkJobState:
+    """Where a Bulk API 2.0 job is, as its status call reports it.
+
+    `state` is Salesforce's name for it (Open, UploadComplete, InProgress, JobComplete, Failed, Aborted);
+    `records_processed` and `records_failed` are its `numberRecordsProcessed` / `numberRecordsFailed`
+    (None when the system did not report them), `error_message` its `errorMessage`.
+    """
+
+    state: str
+    records_processed: int | None = None
+    records_failed: int | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, Any]) -> BulkJobState:
+        """From a job's status body (`GET .../jobs/<kind>/<id>`)."""
+
+        def count(name: str) -> int | None:
+            value = info.get(name)
+            return None if value is None else int(value)
+
+        return cls(
+            state=str(info["state"]),
+            records_processed=count("numberRecordsProcessed"),
+            records_failed=count("numberRecordsFailed"),
+            error_message=str(info["errorMessage"]) if info.get("errorMessage") else None,
+        )
+
+    @property
+    def done(self) -> bool:
+        """The job completed: its results can be read."""
+        return self.state == "JobComplete"
+
+    @property
+    def failed(self) -> bool:
+        """The job ended without completing (Failed or Aborted); `error_message` says why, if known."""
+        return self.state in FAILED_STATES
+
+    @property
+    def finished(self) -> bool:
+        return self.done or self.failed
+
+    def error(self, job_id: str) -> PermanentError:
+        """The error a failed job ends a synchronous wait with."""
+        return PermanentError(
+            f"bulk job {job_id} ended {self.state}: {self.error_message or 'no message'}",
+            system=SYSTEM,
+            code=f"BULK_{self.state.upper()}",
+        )
+
+
 class BulkJob:
-    """Create a job, wait for it, read its result files."""
+    """Create a job, read its state, wait for it."""
 
     def __init__(
         self,
@@ -65,26 +118,27 @@ class BulkJob:
         job: dict[str, Any] = self.client.request("POST", self.base, json=body, idempotent=True).json()
         return str(job["id"])
 
-    def wait(self, job_id: str) -> dict[str, Any]:
+    def state(self, job_id: str) -> BulkJobState:
+        """One status call."""
+        return BulkJobState.from_info(self.client.get_json(f"{self.base}/{job_id}"))
+
+    def wait(self, job_id: str) -> BulkJobState:
+        """Poll until the job completes; a job that fails or is aborted raises PermanentError."""
         delay, waited = 0.2, 0.0
         while True:
-            info: dict[str, Any] = self.client.get_json(f"{self.base}/{job_id}")
-            if info["state"] in DONE_STATES:
+            state = self.state(job_id)
+            if state.finished:
                 break
             if waited >= self.timeout:
                 raise TransientError(
-                    f"bulk job {job_id} still {info['state']} after {waited:.0f}s", system=SYSTEM
+                    f"bulk job {job_id} still {state.state} after {waited:.0f}s", system=SYSTEM
                 )
             self.sleep(delay)
             waited += delay
             delay = min(delay * 2, 10.0)
-        if info["state"] != "JobComplete":
-            raise PermanentError(
-                f"bulk job {job_id} ended {info['state']}: {info.get('errorMessage') or 'no message'}",
-                system=SYSTEM,
-                code=f"BULK_{str(info['state']).upper()}",
-            )
-        return info
+        if state.failed:
+            raise state.error(job_id)
+        return state
 
 
 class BulkQuery:
@@ -98,8 +152,7 @@ class BulkQuery:
         job_id = self.job.create(
             {"operation": "queryAll" if include_deleted else "query", "query": soql, "contentType": "CSV"}
         )
-        info = self.job.wait(job_id)
-        expected = info.get("numberRecordsProcessed")
+        expected = self.job.wait(job_id).records_processed
         got, locator = 0, None
         while True:
             params = {"maxRecords": str(self.page_records)}
@@ -121,12 +174,18 @@ class BulkQuery:
             got += in_page
             if not locator or locator == "null":
                 break
-        if expected is not None and got != int(expected):
+        if expected is not None and got != expected:
             raise PaginationError(f"bulk query {job_id} processed {expected} records but returned {got}")
 
 
 class BulkWriter:
-    """Bulk API 2.0 ingest: one job per chunk, results read back record by record."""
+    """Bulk API 2.0 ingest: one job per chunk, results read back record by record.
+
+    `write()` does it all in one call and waits for the job in this process. To wait somewhere else
+    (a deferrable operator hands the wait to the triggerer's `SalesforceBulkJobTrigger`), use the
+    pieces: `submit()` returns the job id, `state()` asks for its state once, and `results()` reads one
+    result per record once the job is done.
+    """
 
     def __init__(self, client: HttpClient, api: str) -> None:
         self.job = BulkJob(client, api, "ingest")
@@ -134,6 +193,18 @@ class BulkWriter:
     def write(
         self, target: str, operation: str, records: Sequence[Mapping[str, Any]], key_field: str
     ) -> Iterator[WriteResult]:
+        """Submit `records`, wait for the job and yield one result per record (by `key_field`)."""
+        job_id = self.submit(target, operation, records, key_field)
+        self.job.wait(job_id)
+        yield from self.results(job_id, key_field, [str(r.get(key_field)) for r in records])
+
+    def submit(
+        self, target: str, operation: str, records: Sequence[Mapping[str, Any]], key_field: str
+    ) -> str:
+        """Create an ingest job, upload `records` as CSV and close the upload; return the job's id.
+
+        Salesforce starts processing at once; nothing here waits for it.
+        """
         body: dict[str, Any] = {
             "object": target,
             "operation": operation,
@@ -152,16 +223,28 @@ class BulkWriter:
         self.job.client.request(
             "PATCH", f"{self.job.base}/{job_id}", json={"state": "UploadComplete"}, idempotent=True
         )
-        self.job.wait(job_id)
-        pending = {str(r.get(key_field)) for r in records}
+        return job_id
+
+    def state(self, job_id: str) -> BulkJobState:
+        """The job's state now (one API call)."""
+        return self.job.state(job_id)
+
+    def results(self, job_id: str, key_field: str, expected_keys: Collection[str]) -> Iterator[WriteResult]:
+        """One result per expected key: successful, failed (transient or permanent by its code) or
+        unprocessed (transient). Call it once the job is done.
+
+        Raises PaginationError, naming how many and which, if any expected key got no result.
+        """
+        pending = set(expected_keys)
+        wanted = len(pending)
         for result in self._results(job_id, key_field):
             if result.key in pending:
                 pending.discard(result.key)
                 yield result
         if pending:
             raise PaginationError(
-                f"bulk {operation} job {job_id} on {target} returned no result for {len(pending)} records "
-                f"(e.g. {sorted(pending)[:3]})"
+                f"bulk job {job_id} returned no result for {len(pending)} of {wanted} "
+                f"records (e.g. {sorted(pending)[:3]})"
             )
 
     def _results(self, job_id: str, key_field: str) -> Iterator[WriteResult]:
