@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo ui test lint bench clean
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -29,6 +29,9 @@ test: lint /usr/bin/chromedriver
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+
+ui: $(STAMP)
+	$(PY) scripts/ui.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/emulator_throughput.py 100000

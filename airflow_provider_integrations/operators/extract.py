@@ -20,6 +20,7 @@ from airflow_provider_integrations.operators.outcomes import task_outcomes
 
 log = logging.getLogger(__name__)
 DLQ_FLUSH = 1_000
+EXTRACT_MODES = ("auto", "incremental", "full")
 
 
 def run_context(context: Context) -> RunContext:
@@ -62,7 +63,9 @@ class SaaSToS3Operator(BaseOperator):
     """Stream one SaaS stream into S3 as Parquet part files and a manifest, for the task's data interval.
 
     `mode="incremental"` reads records changed in [data_interval_start - lookback, data_interval_end);
-    `mode="full"` reads everything. Records that break the stream's schema go to the DLQ with their
+    `mode="full"` reads everything; `mode="auto"` reads everything the first time the DAG runs and
+    afterwards what changed since the last successful run began (minus `lookback`), so a failed or
+    skipped run leaves no gap. Records that break the stream's schema go to the DLQ with their
     reason; the others are written in parts of at most `part_rows` rows. Keys are deterministic, so a
     retried task overwrites its own files; the manifest is written last and is what loads trust.
     Returns the manifest's S3 URI (XCom).
@@ -85,8 +88,8 @@ class SaaSToS3Operator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if mode not in ("incremental", "full"):
-            raise ConfigError(f"mode must be 'incremental' or 'full', got {mode!r}")
+        if mode not in EXTRACT_MODES:
+            raise ConfigError(f"mode must be one of {EXTRACT_MODES}, got {mode!r}")
         self.conn_id = conn_id
         self.stream = stream
         self.bucket = bucket
@@ -105,6 +108,8 @@ class SaaSToS3Operator(BaseOperator):
         if self.mode == "full":
             return None
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if self.mode == "auto":
+            return self._since_last_success(context, end)
         if start is None or end is None:
             raise ConfigError("an incremental extract needs a data interval (schedule the DAG)")
         if end - start + self.lookback <= timedelta(0):
@@ -114,6 +119,17 @@ class SaaSToS3Operator(BaseOperator):
             )
         return Window(start - self.lookback, end)
 
+    def _since_last_success(self, context: Context, end: datetime | None) -> Window | None:
+        """Nothing read before: everything. Else from the earlier of the last successful run's start and
+        its interval's end (it cannot have seen changes made after it began), minus the lookback."""
+        last_end = context.get("prev_data_interval_end_success")
+        last_start = context.get("prev_start_date_success")
+        # Airflow hands these over as lazy proxies, which are never `None` themselves.
+        if end is None or not isinstance(last_end, datetime) or not isinstance(last_start, datetime):
+            return None
+        start = min(last_end, last_start) - self.lookback
+        return Window(start, end) if start < end else None
+
     def _extract(self, context: Context) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -121,6 +137,8 @@ class SaaSToS3Operator(BaseOperator):
         hook = hook_for(self.conn_id)
         connector = hook.get_conn()
         stream = connector.stream(self.stream)
+        if not stream.incremental:
+            window = None
         system = connector.system
         key_prefix = extract_prefix(self.prefix, system, stream.name, window)
         start = window.start.isoformat() if window else None

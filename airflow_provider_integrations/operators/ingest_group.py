@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import Asset, TaskGroup
 
 from airflow_provider_integrations.operators.extract import SaaSToS3Operator
+from airflow_provider_integrations.operators.freshness import SnowflakeFreshnessCheckOperator
 from airflow_provider_integrations.operators.load import S3ToSnowflakeMergeOperator
 
 
@@ -24,16 +25,18 @@ def ingest_stream(
     bucket: str,
     aws_conn_id: str = "aws_default",
     snowflake_conn_id: str = "snowflake_default",
-    mode: str = "incremental",
+    mode: str = "auto",
     lookback: timedelta = timedelta(0),
     delete_mode: str = "soft",
     schema_policy: str = "add",
+    freshness_sla: timedelta | None = None,
     prefix: str = "raw",
     dlq_uri: str | None = None,
     group_id: str | None = None,
     task_defaults: dict[str, Any] | None = None,
 ) -> TaskGroup:
-    """A task group `extract >> load` for one stream; the load's outlet is the target table's Asset."""
+    """A task group `extract >> load [>> freshness]` for one stream; the load's outlet is the target
+    table's Asset. With `freshness_sla`, a check warns when the table's newest load is older than that."""
     defaults = task_defaults or {}
     with TaskGroup(group_id=group_id or f"{stream.lower()}") as group:
         extract = SaaSToS3Operator(
@@ -48,7 +51,7 @@ def ingest_stream(
             dlq_uri=dlq_uri,
             **defaults,
         )
-        S3ToSnowflakeMergeOperator(
+        load = S3ToSnowflakeMergeOperator(
             task_id="load",
             manifest_uri=extract.output,
             target_table=target_table,
@@ -59,4 +62,12 @@ def ingest_stream(
             outlets=[table_asset(target_table)],
             **defaults,
         )
+        if freshness_sla is not None:
+            load >> SnowflakeFreshnessCheckOperator(
+                task_id="freshness",
+                table=target_table,
+                sla=freshness_sla,
+                snowflake_conn_id=snowflake_conn_id,
+                **defaults,
+            )
     return group

@@ -89,6 +89,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
             transient_retries=transient_retries,
         )
         self.model = model
+        self.target = target
         self.conn_id = conn_id
         self.snowflake_conn_id = snowflake_conn_id
         self.state_table = state_table or default_state_table(model, conn_id, target)
@@ -245,7 +246,12 @@ class SnowflakeToSaaSOperator(BaseOperator):
             summary.sent += len(sendable)
             dead = [
                 self._dead_letter(
-                    connector, key, record, ("DestinationUnknown", NO_ID.format(key, operation)), runs
+                    connector,
+                    key,
+                    record,
+                    ("DestinationUnknown", NO_ID.format(key, operation)),
+                    runs,
+                    operation,
                 )
                 for key, record in unknown
             ]
@@ -261,7 +267,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
                     summary.deleted += operation == "delete"
                 elif result.outcome is WriteOutcome.PERMANENT:
                     reason = (result.code or "DestinationRejected", result.message or "")
-                    dead.append(self._dead_letter(connector, item.key, item.record, reason, runs))
+                    dead.append(self._dead_letter(connector, item.key, item.record, reason, runs, operation))
                 else:
                     summary.left_pending += 1
             for entry in dead:
@@ -309,6 +315,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
         record: Mapping[str, Any],
         error: tuple[str, str],
         runs: RunContext,
+        operation: str,
     ) -> DLQEntry:
         return DLQEntry.create(
             system=connector.system,
@@ -321,7 +328,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
                 "sync": {
                     "conn_id": self.conn_id,
                     "target": self.spec.target,
-                    "operation": self.spec.operation,
+                    "operation": operation,
                     "key_field": self.spec.external_id,
                     "state_table": self.state_table,
                     "snowflake_conn_id": self.snowflake_conn_id,

@@ -444,6 +444,7 @@ ACCOUNT = SObject(
         Field("Phone", "phone", "Account Phone", 40),
         Field("Website", "url", "Website", 255),
         _external_field("Account External ID"),
+        Field("Health_Score__c", "double", "Health Score", custom=True),
         Field(
             "Revenue_Per_Employee__c",
             "currency",
@@ -458,6 +459,7 @@ ACCOUNT = SObject(
     getters={
         **_common_getters("001", "ACC"),
         "Revenue_Per_Employee__c": _revenue_per_employee,
+        "Health_Score__c": lambda v: None,
         "Name": _account_name,
         "Type": lambda v: _pick(_ACCOUNT_TYPES, v.hv >> 32),
         "Industry": lambda v: _pick(_INDUSTRIES, v.hv >> 40),

@@ -1,0 +1,157 @@
+"""DAGs from small YAML files: one ingest DAG per system, reverse-ETL DAGs scheduled on the tables they read.
+
+Parsing reads only the YAML file (no network, no database), so DAG files stay fast to parse. Every task
+gets retries with exponential backoff, an execution timeout and the DLQ failure callbacks.
+
+Ingest (`include/ingest/<system>.yaml`)::
+
+    dag_id: ingest_salesforce
+    system: salesforce
+    schedule: "@hourly"
+    start_date: 2026-01-01
+    connections: {source: salesforce_prod, s3: aws_default, snowflake: snowflake_default}
+    bucket: raw-landing
+    lookback: 15m
+    defaults: {delete_mode: soft, schema_policy: add, freshness_sla: 2h}
+    streams:
+      - {stream: Account, table: SALESFORCE_ACCOUNT}
+
+Reverse ETL (`include/reverse_etl/<name>.yaml`)::
+
+    dag_id: reverse_etl_account_scores
+    schedule_on_tables: [SALESFORCE_ACCOUNT]
+    connections: {snowflake: snowflake_default}
+    syncs:
+      - {task_id: account_scores, model: ACCOUNT_SCORES, key: ACCOUNT_KEY, conn_id: salesforce_prod,
+         target: Account, external_id: External_Id__c, mode: upsert, mapping: {SCORE: Score__c}}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from airflow.sdk import DAG
+
+from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.notifiers.dlq import default_task_args
+from airflow_provider_integrations.operators.ingest_group import ingest_stream, table_asset
+from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator
+
+INGEST_KEYS = {"dag_id", "system", "schedule", "start_date", "connections", "bucket", "prefix", "lookback",
+               "defaults", "streams", "dlq_uri", "retries", "execution_timeout", "tags"}  # fmt: skip
+STREAM_KEYS = {"stream", "table", "mode", "delete_mode", "schema_policy", "freshness_sla"}
+SYNC_DAG_KEYS = {"dag_id", "schedule_on_tables", "schedule", "start_date", "connections", "syncs", "dlq_uri",
+                 "retries", "execution_timeout", "tags"}  # fmt: skip
+SYNC_REQUIRED = ("task_id", "model", "key", "conn_id", "target", "external_id", "mapping")
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+
+
+def ingest_dag(path: str | Path) -> DAG:
+    """An ingest DAG: one extract -> load -> freshness check group per stream in the file."""
+    config = _read(path, INGEST_KEYS, ("dag_id", "system", "connections", "bucket", "streams"))
+    connections = _section(config, "connections", path, {"source", "s3", "snowflake"})
+    defaults = _section(config, "defaults", path, STREAM_KEYS - {"stream", "table"}, required=False)
+    with _dag(config, path, schedule=config.get("schedule", "@hourly")) as dag:
+        for item in config["streams"]:
+            stream = {**defaults, **_mapping(item, f"{path}: a stream", STREAM_KEYS, ("stream", "table"))}
+            sla = stream.get("freshness_sla")
+            ingest_stream(
+                conn_id=connections["source"],
+                stream=str(stream["stream"]),
+                target_table=str(stream["table"]),
+                bucket=str(config["bucket"]),
+                prefix=str(config.get("prefix", "raw")),
+                aws_conn_id=connections["s3"],
+                snowflake_conn_id=connections["snowflake"],
+                mode=str(stream.get("mode", "auto")),
+                lookback=duration(config.get("lookback", "0s"), "lookback"),
+                delete_mode=str(stream.get("delete_mode", "soft")),
+                schema_policy=str(stream.get("schema_policy", "add")),
+                freshness_sla=duration(sla, "freshness_sla") if sla else None,
+                dlq_uri=config.get("dlq_uri"),
+            )
+    return dag
+
+
+def reverse_etl_dag(path: str | Path) -> DAG:
+    """A reverse-ETL DAG, scheduled on the Assets of the tables its models read (or on `schedule`)."""
+    config = _read(path, SYNC_DAG_KEYS, ("dag_id", "connections", "syncs"))
+    connections = _section(config, "connections", path, {"snowflake"})
+    tables = config.get("schedule_on_tables")
+    schedule: Any = [table_asset(str(t)) for t in tables] if tables else config.get("schedule")
+    if not schedule:
+        raise ConfigError(f"{path}: give schedule_on_tables (data-aware) or a schedule")
+    with _dag(config, path, schedule=schedule) as dag:
+        for item in config["syncs"]:
+            sync = dict(_mapping(item, f"{path}: a sync", None, SYNC_REQUIRED))
+            SnowflakeToSaaSOperator(
+                snowflake_conn_id=connections["snowflake"], dlq_uri=config.get("dlq_uri"), **sync
+            )
+    return dag
+
+
+def duration(value: Any, what: str) -> timedelta:
+    """`90s`, `15m`, `2h`, `1d` (or seconds as a number) as a timedelta."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value).strip())
+    if not match:
+        raise ConfigError(f"{what}: {value!r} is not a duration like 90s, 15m, 2h or 1d")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+
+
+def _dag(config: Mapping[str, Any], path: str | Path, *, schedule: Any) -> DAG:
+    start = config.get("start_date", date(2026, 1, 1))
+    if not isinstance(start, date):
+        raise ConfigError(f"{path}: start_date {start!r} is not a date (YYYY-MM-DD)")
+    args = default_task_args(
+        dlq_uri=config.get("dlq_uri"),
+        retries=int(config.get("retries", 3)),
+        execution_timeout=duration(config.get("execution_timeout", "2h"), "execution_timeout"),
+    )
+    return DAG(
+        dag_id=str(config["dag_id"]),
+        schedule=schedule,
+        start_date=datetime(start.year, start.month, start.day, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=args,
+        tags=list(config.get("tags", ["integrations"])),
+    )
+
+
+def _read(path: str | Path, allowed: set[str], required: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read DAG config {path}: {error}") from None
+    return dict(_mapping(config, str(path), allowed, required))
+
+
+def _section(
+    config: Mapping[str, Any], name: str, path: str | Path, allowed: set[str], *, required: bool = True
+) -> dict[str, Any]:
+    if name not in config and not required:
+        return {}
+    return dict(_mapping(config.get(name), f"{path}: {name}", allowed, tuple(allowed) if required else ()))
+
+
+def _mapping(
+    value: Any, where: str, allowed: set[str] | None, required: tuple[str, ...]
+) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {type(value).__name__}")
+    unknown = sorted(set(value) - allowed) if allowed is not None else []
+    missing = [key for key in required if key not in value]
+    if unknown or missing:
+        problems = ([f"unknown keys {unknown} (allowed: {sorted(allowed or ())})"] if unknown else []) + (
+            [f"missing {missing}"] if missing else []
+        )
+        raise ConfigError(f"{where}: {'; '.join(problems)}")
+    return value

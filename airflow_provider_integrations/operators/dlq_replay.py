@@ -1,0 +1,290 @@
+"""Replay dead letters: re-deliver parked reverse-ETL records and record the outcome in the DLQ and the
+sync state."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from airflow_provider_integrations.connectors.base import WriteOutcome
+from airflow_provider_integrations.connectors.delivery import deliver
+from airflow_provider_integrations.core.dlq import DLQEntry, DLQFilter, DLQStatus, DLQStore
+from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.sql import sync_state as sql
+from airflow_provider_integrations.core.sql.snowflake import quote
+from airflow_provider_integrations.core.watermark import parse_timestamp
+from airflow_provider_integrations.dlq_config import open_dlq
+from airflow_provider_integrations.hooks.registry import hook_for
+from airflow_provider_integrations.operators.outcomes import task_outcomes
+
+log = logging.getLogger(__name__)
+REVERSE_ETL = "reverse_etl."
+SYNC_FIELDS = ("conn_id", "target", "operation", "key_field", "state_table", "snowflake_conn_id")
+NOT_REPLAYABLE = {
+    "extract": "fix_at_source",
+    "task_failure": "rerun_task",
+}
+REASONS = {
+    "fix_at_source": "the record broke the stream's schema: fix it in the source; the next extract reads it",
+    "rerun_task": "a failed task, not a record: clear the task in Airflow to run it again",
+    "no_destination_id": "the key was never synced, so there is no destination record to update or delete",
+    "resent_by_sync": "a failed deletion: every run of the sync sends it again until it succeeds",
+    "malformed": "the entry lacks the record, its key or the sync settings",
+    "unknown_operation": "no replay is known for this operation",
+}
+_LOOKUP_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class Sync:
+    """Where a reverse-ETL entry's record goes, from its payload's `sync`."""
+
+    conn_id: str
+    target: str
+    operation: str
+    key_field: str
+    state_table: str
+    snowflake_conn_id: str
+
+
+@dataclass
+class ReplayReport:
+    """Entry ids by what the replay did with them."""
+
+    selected: int = 0
+    replayed: list[str] = field(default_factory=list)
+    failed_again: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "selected": self.selected,
+            "replayed": self.replayed,
+            "failed_again": self.failed_again,
+            "superseded": self.superseded,
+            "skipped": {reason: ids for reason, ids in sorted(self.skipped.items())},
+            "skip_reasons": {reason: REASONS[reason] for reason in sorted(self.skipped)},
+        }
+
+    def line(self) -> str:
+        skipped = ", ".join(f"{r} {len(ids)}" for r, ids in sorted(self.skipped.items())) or "none"
+        return (
+            f"{self.selected} entries: replayed {len(self.replayed)}, failed again {len(self.failed_again)}, "
+            f"superseded {len(self.superseded)}, skipped: {skipped}"
+        )
+
+
+class DLQReplayOperator(BaseOperator):
+    """Send parked reverse-ETL records again, e.g. after the destination or the mapping was fixed.
+
+    Selects entries by `entry_ids` (a list, or its rendered text such as `{{ dag_run.conf.entry_ids }}`),
+    `system`, `stream`, `status` (default `new`; `None` for any), `since` and `limit`; all are templated.
+    Each reverse-ETL entry's record goes through its connection again (transient failures retried).
+    On success the entry becomes `replayed` and the sync state records the parked version as delivered,
+    so the next sync does not send the row again, yet sends it once the row changes. On another failure
+    the entry stays `new` with the new error as its note, and the state keeps the row parked.
+
+    An entry is `superseded` (marked `resolved`, nothing sent) when a newer dead letter exists for its
+    key or the state no longer holds a parked failure for it: a later sync dealt with the key, and
+    sending the older record would overwrite newer data. Entries that are not replayed (schema
+    rejections at extract: fix the source; task failures: clear the task; failed deletions: every
+    sync run sends them again) are reported with the reason and left as they are. Returns the entry
+    ids by outcome and the reasons (XCom); payloads are never logged.
+    """
+
+    template_fields: Sequence[str] = ("entry_ids", "system", "stream", "status", "since", "limit", "dlq_uri")
+
+    def __init__(
+        self,
+        *,
+        entry_ids: Sequence[str] | str | None = None,
+        system: str | None = None,
+        stream: str | None = None,
+        status: str | None = "new",
+        since: datetime | str | None = None,
+        limit: int | str = 1000,
+        dlq_uri: str | None = None,
+        transient_retries: int = 3,
+        retry_backoff: float = 1.0,
+        batch_size: int = 200,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.entry_ids = entry_ids
+        self.system = system
+        self.stream = stream
+        self.status = status
+        self.since = since
+        self.limit = limit
+        self.dlq_uri = dlq_uri
+        self.transient_retries = transient_retries
+        self.retry_backoff = retry_backoff
+        self.batch_size = batch_size
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        note = f"replayed by {ti.dag_id}/{ti.task_id}/{context['run_id']}"
+        with task_outcomes():
+            store = open_dlq(self.dlq_uri)
+            report = ReplayReport()
+            entries = store.find(self._filter(), limit=int(_blank_to_none(self.limit) or 1000))
+            report.selected = len(entries)
+            groups: dict[Sync, list[DLQEntry]] = defaultdict(list)
+            for entry in entries:
+                sync, reason = _classify(entry)
+                if sync is None:
+                    report.skipped[reason].append(entry.id)
+                else:
+                    groups[sync].append(entry)
+            for sync, members in groups.items():
+                self._replay(store, sync, members, report, note)
+        log.info("DLQ replay: %s", report.line())
+        return report.to_dict()
+
+    def _filter(self) -> DLQFilter:
+        status = _blank_to_none(self.status)
+        since = _blank_to_none(self.since)
+        ids = _ids(self.entry_ids)
+        return DLQFilter(
+            system=_blank_to_none(self.system),
+            stream=_blank_to_none(self.stream),
+            status=DLQStatus(status) if status else None,
+            since=parse_timestamp(since, "since", naive_is_utc=True) if since else None,
+            ids=frozenset(ids) if ids is not None else None,
+        )
+
+    def _replay(
+        self, store: DLQStore, sync: Sync, entries: list[DLQEntry], report: ReplayReport, note: str
+    ) -> None:
+        from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
+
+        current, stale = _newest_per_key(store, entries)
+        conn = SnowflakeHook(snowflake_conn_id=sync.snowflake_conn_id).get_conn()
+        hook = hook_for(sync.conn_id)
+        try:
+            cursor = conn.cursor()
+            parked = _parked_hashes(cursor, sync.state_table, [str(e.record_key) for e in current])
+            stale += [e for e in current if str(e.record_key) not in parked]
+            current = [e for e in current if str(e.record_key) in parked]
+            if stale:
+                store.mark(
+                    [e.id for e in stale],
+                    DLQStatus.RESOLVED,
+                    "superseded: a newer dead letter or a later sync holds this key; nothing sent",
+                )
+                report.superseded += [e.id for e in stale]
+            connector = hook.get_conn()
+
+            def write(records: Sequence[Mapping[str, Any]]) -> Any:
+                return connector.write(sync.target, sync.operation, records, sync.key_field)
+
+            for start in range(0, len(current), self.batch_size):
+                batch = {str(e.record_key): e for e in current[start : start + self.batch_size]}
+                sent = [(key, e.payload["record"]) for key, e in batch.items() if e.payload]
+                delivered = deliver(write, sent, retries=self.transient_retries, backoff=self.retry_backoff)
+                done = [d for d in delivered if d.result.outcome is WriteOutcome.SUCCESS]
+                if done:
+                    deleted = sync.operation == "delete"
+                    rows = [(d.key, parked[d.key], d.result.destination_id, None, deleted) for d in done]
+                    cursor.execute(
+                        sql.record_outcomes(sync.state_table, "success", len(rows)),
+                        [value for row in rows for value in row],
+                    )
+                    store.mark([batch[d.key].id for d in done], DLQStatus.REPLAYED, note)
+                    report.replayed += [batch[d.key].id for d in done]
+                for item in delivered:
+                    if item.result.outcome is not WriteOutcome.SUCCESS:
+                        result = item.result
+                        failure = f"replay failed ({result.outcome.value}): {result.code}: {result.message}"
+                        store.mark([batch[item.key].id], DLQStatus.NEW, failure)
+                        report.failed_again.append(batch[item.key].id)
+        finally:
+            conn.close()
+            hook.close()
+
+
+def _classify(entry: DLQEntry) -> tuple[Sync | None, str]:
+    """The sync an entry replays through, or why it is not replayed."""
+    if not entry.operation.startswith(REVERSE_ETL):
+        return None, NOT_REPLAYABLE.get(entry.operation, "unknown_operation")
+    if entry.error_class == "DestinationUnknown":
+        return None, "no_destination_id"
+    payload = entry.payload or {}
+    settings = payload.get("sync")
+    if (
+        not entry.record_key
+        or not isinstance(payload.get("record"), Mapping)
+        or not isinstance(settings, Mapping)
+    ):
+        return None, "malformed"
+    if any(not isinstance(settings.get(name), str) or not settings.get(name) for name in SYNC_FIELDS):
+        return None, "malformed"
+    sync = Sync(**{name: str(settings[name]) for name in SYNC_FIELDS})
+    if sync.operation == "delete":
+        return None, "resent_by_sync"
+    return sync, ""
+
+
+def _newest_per_key(store: DLQStore, entries: list[DLQEntry]) -> tuple[list[DLQEntry], list[DLQEntry]]:
+    """(current, stale): an entry is stale when a newer dead letter of the same key exists, selected or not
+    (the newer one holds a later version of the row)."""
+    first = entries[0]
+    since = min(e.created_at for e in entries)
+    others = store.find(DLQFilter(system=first.system, stream=first.stream, since=since), limit=_LOOKUP_LIMIT)
+    state_table = (first.payload or {})["sync"]["state_table"]
+    newest: dict[str, DLQEntry] = {}
+    for entry in [*entries, *others]:
+        same_sync = entry.operation.startswith(REVERSE_ETL) and _state_table(entry) == state_table
+        key = str(entry.record_key)
+        if same_sync and (
+            key not in newest or (entry.created_at, entry.id) > (newest[key].created_at, newest[key].id)
+        ):
+            newest[key] = entry
+    current = [e for e in entries if newest[str(e.record_key)].id == e.id]
+    return current, [e for e in entries if newest[str(e.record_key)].id != e.id]
+
+
+def _state_table(entry: DLQEntry) -> str | None:
+    sync = (entry.payload or {}).get("sync")
+    return sync.get("state_table") if isinstance(sync, Mapping) else None
+
+
+def _parked_hashes(cursor: Any, state_table: str, keys: Sequence[str]) -> dict[str, str]:
+    """The FAILED_HASH the state holds for each of `keys` that still has a parked failure."""
+    parked: dict[str, str] = {}
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        marks = ", ".join(["%s"] * len(chunk))
+        # the table name is validated and quoted by quote(); the keys are bound
+        cursor.execute(
+            f'SELECT "SYNC_KEY", "FAILED_HASH" FROM {quote(state_table)} '  # noqa: S608
+            f'WHERE "FAILED_HASH" IS NOT NULL AND "SYNC_KEY" IN ({marks})',
+            list(chunk),
+        )
+        parked.update({str(key): str(value) for key, value in cursor.fetchall()})
+    return parked
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Rendered templates give '' or 'None' for an absent value."""
+    return None if value is None or (isinstance(value, str) and value.strip() in ("", "None")) else value
+
+
+def _ids(value: Iterable[str] | str | None) -> list[str] | None:
+    """Entry ids from a list or from its rendered text (`['a', 'b']`, JSON or comma-separated)."""
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return re.findall(r"[A-Za-z0-9][A-Za-z0-9_.:-]*", value)
+    if not all(isinstance(v, str) for v in value):
+        raise ConfigError("entry_ids must be a list of DLQ entry ids")
+    return list(value)

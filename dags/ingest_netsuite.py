@@ -1,0 +1,7 @@
+"""NetSuite -> S3 -> Snowflake, configured by include/ingest/netsuite.yaml."""
+
+from pathlib import Path
+
+from airflow_provider_integrations.dag_config import ingest_dag
+
+dag = ingest_dag(Path(__file__).parents[1] / "include" / "ingest" / "netsuite.yaml")

@@ -1,0 +1,42 @@
+"""`make ui`: the Airflow UI on the sandbox, to watch the DAGs and the Dead letters page.
+
+Starts the sandbox under `.sandbox/` (keeping what `make demo` left there), then `airflow standalone`
+with the sandbox's connections, this repository's `dags/` and the demo's DLQ. Stop with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from airflow_provider_integrations.sandbox import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX = Path(".sandbox").resolve()
+
+
+def main() -> int:
+    info = runner.up(SANDBOX)
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        **info.env(),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(SANDBOX / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_INTEGRATIONS_DLQ": str(SANDBOX / "dlq"),
+    }
+    print("Airflow UI: http://localhost:8080 (the admin password is printed by `airflow standalone` below)")
+    try:
+        return subprocess.call([str(bin_dir / "airflow"), "standalone"], env=env)  # noqa: S603
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        runner.down(SANDBOX)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
