@@ -35,6 +35,7 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/emulator_throughput.py 100000
+	$(PY) benchmarks/dag_parse_time.py 7
 
 # Regenerate the pinned environment after changing dependencies in pyproject.toml.
 lock:
