@@ -149,6 +149,17 @@ class Connector(abc.ABC):
         can tell whether records a stopped run sent have arrived. None: this system cannot be asked."""
         return None
 
+    def submit_bulk(
+        self, target: str, operation: str, records: Sequence[Mapping[str, Any]], key_field: str
+    ) -> str | None:
+        """Start an asynchronous bulk job writing `records` and return its id, for a caller that waits
+        elsewhere (a deferrable operator); None: this system has no such jobs, use `write`."""
+        return None
+
+    def bulk_results(self, job_id: str, key_field: str, keys: Sequence[str]) -> Iterator[WriteResult]:
+        """One result per key of a finished bulk job started by `submit_bulk`."""
+        raise ConfigError(f"{self.system} has no bulk jobs")
+
     def close(self) -> None:
         self.client.close()
 

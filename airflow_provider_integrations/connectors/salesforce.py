@@ -80,6 +80,17 @@ class SalesforceConnector(Connector):
         """Records of `target` by external id, read back through SOQL."""
         return lookup(self.client, self.api, target, key_field, keys, fields)
 
+    def submit_bulk(
+        self, target: str, operation: str, records: Sequence[Mapping[str, Any]], key_field: str
+    ) -> str:
+        """A Bulk API 2.0 ingest job (`triggers.salesforce_bulk.SalesforceBulkJobTrigger` waits for it)."""
+        return BulkWriter(self.client, self.api).submit(
+            soql_name(target), operation, records, soql_name(key_field)
+        )
+
+    def bulk_results(self, job_id: str, key_field: str, keys: Sequence[str]) -> Iterator[WriteResult]:
+        return BulkWriter(self.client, self.api).results(job_id, soql_name(key_field), keys)
+
     def soql(self, stream: Stream, window: Window | None, after: tuple[str, str] | None = None) -> str:
         """The SOQL for a read: declared fields, the window on the cursor, keyset resume, stable order."""
         fields = [soql_name(f) for f in stream.schema.names]

@@ -13,7 +13,7 @@ from airflow.sdk import Asset, BaseOperator, Context
 from airflow_provider_integrations.connectors.base import Connector, WriteOutcome
 from airflow_provider_integrations.connectors.delivery import Delivered, deliver
 from airflow_provider_integrations.core.dlq import DLQEntry, DLQStore, RunContext
-from airflow_provider_integrations.core.errors import ConfigError, PermanentError
+from airflow_provider_integrations.core.errors import ConfigError, PermanentError, TransientError
 from airflow_provider_integrations.core.mapping import validate_mapping
 from airflow_provider_integrations.core.reverse_etl import SyncSpec, SyncSummary, arrived
 from airflow_provider_integrations.core.sql import sync_state as sql
@@ -22,6 +22,7 @@ from airflow_provider_integrations.hooks.registry import hook_for
 from airflow_provider_integrations.hooks.snowflake_types import column_types
 from airflow_provider_integrations.operators.extract import run_context
 from airflow_provider_integrations.operators.outcomes import task_outcomes
+from airflow_provider_integrations.triggers.salesforce_bulk import SalesforceBulkJobTrigger
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
@@ -73,6 +74,9 @@ class SnowflakeToSaaSOperator(BaseOperator):
         retry_backoff: float = 1.0,
         dry_run: bool = False,
         dlq_uri: str | None = None,
+        deferrable: bool = False,
+        bulk_threshold: int = 2_000,
+        poll_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [destination_asset(conn_id, target)])
@@ -96,24 +100,77 @@ class SnowflakeToSaaSOperator(BaseOperator):
         self.retry_backoff = retry_backoff
         self.dry_run = dry_run
         self.dlq_uri = dlq_uri
+        self.deferrable = deferrable
+        self.bulk_threshold = bulk_threshold
+        self.poll_interval = poll_interval
+        self._system = ""
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self._context = context
         with task_outcomes():
             summary = self._sync(run_context(context))
         log.info("sync %s -> %s/%s: %s", self.model, self.conn_id, self.spec.target, summary.line())
         return summary.to_dict()
 
-    def _sync(self, runs: RunContext) -> SyncSummary:
+    def resume_bulk(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Back from the trigger: record the bulk job's per-record results, then sync what is left."""
+        self._context = context
+        progress = context["ti"].xcom_pull(task_ids=self.task_id, key=PROGRESS_KEY)
+        summary = SyncSummary(**progress) if progress else SyncSummary(mode=self.spec.mode)
+        with task_outcomes():
+            self._finish_bulk(event, run_context(context), summary)
+            summary = self._sync(run_context(context), summary)
+        log.info("sync %s -> %s/%s: %s", self.model, self.conn_id, self.spec.target, summary.line())
+        return summary.to_dict()
+
+    def _finish_bulk(self, event: Mapping[str, Any], runs: RunContext, summary: SyncSummary) -> None:
         from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
 
+        job_id, status = str(event.get("job_id")), event.get("status")
+        if status == "timeout":
+            raise TransientError(f"bulk job {job_id} did not finish in time: {event.get('message')}")
+        if status != "done":
+            raise PermanentError(f"bulk job {job_id} ended {event.get('state')}: {event.get('message')}")
         hook = hook_for(self.conn_id)
         connector = hook.get_conn()
         conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
         try:
             cursor = conn.cursor()
+            cursor.execute(sql.batch_members(self.state_table), [job_id])
+            hashes = {str(k): h for k, h in cursor.fetchall()}
+            results = list(connector.bulk_results(job_id, self.spec.external_id, list(hashes)))
+            failed = {r.key for r in results if r.outcome is WriteOutcome.PERMANENT}
+            records = self._planned_records(conn, failed)
+            delivered = [Delivered(r.key, records.get(r.key, {}), r, 1) for r in results]
+            writer, dlq = _StateWriter(conn, self.state_table), open_dlq(self.dlq_uri)
+            self._record(connector, delivered, [], hashes, self.spec.operation, writer, dlq, runs, summary)
+        finally:
+            conn.close()
+            hook.close()
+
+    def _planned_records(self, conn: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
+        """The records of `keys` as planned (for the DLQ entries of a bulk job's refused records)."""
+        if not keys:
+            return {}
+        return {
+            row["__KEY"]: self.spec.record(row, row["__KEY"], row.get("__DEST_ID"))
+            for rows in self._rows(conn, self._changes())
+            for row in rows
+            if row["__KEY"] in keys
+        }
+
+    def _sync(self, runs: RunContext, summary: SyncSummary | None = None) -> SyncSummary:
+        from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
+
+        hook = hook_for(self.conn_id)
+        connector = hook.get_conn()
+        self._system = connector.system
+        conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
+        try:
+            cursor = conn.cursor()
             self._check_mapping(connector, cursor)
             cursor.execute(sql.create_state(self.state_table))
-            summary = SyncSummary(mode=self.spec.mode, dry_run=self.dry_run)
+            summary = summary or SyncSummary(mode=self.spec.mode, dry_run=self.dry_run)
             summary.model_rows = int(self._scalar(cursor, sql.model_count(self.model)))
             departed = self._departed(cursor, summary) if self.spec.mode == "mirror" else 0
             if self.dry_run:
@@ -223,7 +280,8 @@ class SnowflakeToSaaSOperator(BaseOperator):
         *,
         deleting: bool = False,
     ) -> None:
-        """Deliver each planned batch, then record every outcome: state, DLQ and the tally."""
+        """Deliver each planned batch, then record every outcome: state, DLQ and the tally. A large batch
+        to a system with bulk jobs, in a deferrable task, is submitted and waited on by a trigger."""
         spec = self.spec
         operation = "delete" if deleting else spec.operation
 
@@ -242,40 +300,81 @@ class SnowflakeToSaaSOperator(BaseOperator):
                 writer.record([(k, hashes[k], d, "success", None, False) for k, d in settled.items()])
                 sendable = [(k, r) for k, r in sendable if k not in settled]
             writer.inflight([(key, hashes[key]) for key, _ in sendable])
+            unknown_reason = [(k, r, ("DestinationUnknown", NO_ID.format(k, operation))) for k, r in unknown]
+            self._record(connector, [], unknown_reason, hashes, operation, writer, dlq, runs, summary)
+            if self._defers(sendable, operation):
+                self._submit_and_defer(connector, sendable, operation, writer, runs, summary)
             delivered = deliver(write, sendable, retries=spec.transient_retries, backoff=self.retry_backoff)
             summary.sent += len(sendable)
-            dead = [
-                self._dead_letter(
-                    connector,
-                    key,
-                    record,
-                    ("DestinationUnknown", NO_ID.format(key, operation)),
-                    runs,
-                    operation,
-                )
-                for key, record in unknown
-            ]
-            outcomes = [
-                (key, hashes[key], None, "dead_letter", "no destination id", False) for key, _ in unknown
-            ]
-            for item in delivered:
-                result = item.result
-                outcomes.append(_outcome(item, hashes[item.key], operation == "delete"))
-                summary.retried += item.attempts > 1
-                if result.outcome is WriteOutcome.SUCCESS:
-                    summary.succeeded += 1
-                    summary.deleted += operation == "delete"
-                elif result.outcome is WriteOutcome.PERMANENT:
-                    reason = (result.code or "DestinationRejected", result.message or "")
-                    dead.append(self._dead_letter(connector, item.key, item.record, reason, runs, operation))
-                else:
-                    summary.left_pending += 1
-            for entry in dead:
-                summary.failed_permanently += 1
-                reasons = summary.dead_letter_reasons
-                reasons[entry.error_class] = reasons.get(entry.error_class, 0) + 1
-            dlq.write(dead)
-            writer.record(outcomes)
+            self._record(connector, delivered, [], hashes, operation, writer, dlq, runs, summary)
+
+    def _record(
+        self,
+        connector: Connector,
+        delivered: Sequence[Delivered],
+        refused: Sequence[tuple[str, Mapping[str, Any], tuple[str, str]]],
+        hashes: Mapping[str, str | None],
+        operation: str,
+        writer: _StateWriter,
+        dlq: DLQStore,
+        runs: RunContext,
+        summary: SyncSummary,
+    ) -> None:
+        """Outcomes into the state table, permanent failures (and records refused unsent) into the DLQ."""
+        dead = [self._dead_letter(connector, k, r, reason, runs, operation) for k, r, reason in refused]
+        outcomes = [(k, hashes[k], None, "dead_letter", reason[1], False) for k, _, reason in refused]
+        for item in delivered:
+            result = item.result
+            outcomes.append(_outcome(item, hashes[item.key], operation == "delete"))
+            summary.retried += item.attempts > 1
+            if result.outcome is WriteOutcome.SUCCESS:
+                summary.succeeded += 1
+                summary.deleted += operation == "delete"
+            elif result.outcome is WriteOutcome.PERMANENT:
+                reason = (result.code or "DestinationRejected", result.message or "")
+                dead.append(self._dead_letter(connector, item.key, item.record, reason, runs, operation))
+            else:
+                summary.left_pending += 1
+        for entry in dead:
+            summary.failed_permanently += 1
+            summary.dead_letter_reasons[entry.error_class] = (
+                summary.dead_letter_reasons.get(entry.error_class, 0) + 1
+            )
+        dlq.write(dead)
+        writer.record(outcomes)
+
+    def _defers(self, sendable: Sequence[Any], operation: str) -> bool:
+        return (
+            self.deferrable
+            and operation != "delete"
+            and len(sendable) >= self.bulk_threshold
+            and self._system in BULK_TRIGGERS
+        )
+
+    def _submit_and_defer(
+        self,
+        connector: Connector,
+        sendable: Sequence[tuple[str, Mapping[str, Any]]],
+        operation: str,
+        writer: _StateWriter,
+        runs: RunContext,
+        summary: SyncSummary,
+    ) -> None:
+        job_id = connector.submit_bulk(
+            self.spec.target, operation, [r for _, r in sendable], self.spec.external_id
+        )
+        if job_id is None:
+            return
+        writer.batch(job_id, [k for k, _ in sendable])
+        summary.sent += len(sendable)
+        self._context["ti"].xcom_push(key=PROGRESS_KEY, value=summary.to_dict())
+        log.info(
+            "sync %s: bulk job %s carries %d records; deferring", self.spec.target, job_id, len(sendable)
+        )
+        trigger = BULK_TRIGGERS[connector.system](
+            conn_id=self.conn_id, job_id=job_id, poll_interval=self.poll_interval
+        )
+        self.defer(trigger=trigger, method_name="resume_bulk")
 
     def _already_there(
         self, connector: Connector, doubtful: Sequence[tuple[str, Mapping[str, Any]]]
@@ -338,6 +437,8 @@ class SnowflakeToSaaSOperator(BaseOperator):
         )
 
 
+PROGRESS_KEY = "sync_progress"
+BULK_TRIGGERS = {"salesforce": SalesforceBulkJobTrigger}
 NO_ID = "no destination record is known for key {!r}: it was never synced, so it cannot be {}d"
 
 
@@ -359,6 +460,11 @@ class _StateWriter:
 
     def inflight(self, keyed_hashes: Sequence[tuple[str, str | None]]) -> None:
         self.record([(key, h, None, "inflight", None, False) for key, h in keyed_hashes])
+
+    def batch(self, job_id: str, keys: Sequence[str]) -> None:
+        if keys:
+            params = [value for key in keys for value in (key, job_id)]
+            self.cursor.execute(sql.mark_batch(self.table, len(keys)), params)
 
     def record(self, outcomes: Sequence[tuple[Any, ...]]) -> None:
         """Outcomes as (key, hash, destination id, status, error, deleted)."""

@@ -322,3 +322,35 @@ def test_a_bad_mapping_fails_before_any_call(model: Any, admin: Admin, tmp_path:
         assert problem in message, problem
     assert api_calls(admin) == before
     assert not LocalDLQStore(tmp_path).find(limit=5)
+
+
+def test_a_large_batch_goes_to_a_bulk_job_waited_on_by_the_trigger(
+    model: Any, admin: Admin, sandbox: Any, airflow_home: Path, tmp_path: Any
+) -> None:
+    table = model(2600)
+    keys = {f"{table.lower()}-{i:06d}" for i in range(2600)}
+    env = {
+        **os.environ,
+        **sandbox.env(),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent / "dag_files"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "RETL_MODEL": table,
+        "RETL_DLQ": str(tmp_path),
+    }
+    script = Path(__file__).parent / "dag_files" / "reverse_etl_dag.py"
+    with admin.faults("salesforce", seed=17, write_permanent_rate=0.02):
+        result = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "deferring" in output and "Pausing task as DEFERRED" in output, (
+        "the bulk job was waited on by the trigger"
+    )
+    counts = {k: n for k, n in writes(admin).items() if k in keys}
+    assert set(counts) == keys and set(counts.values()) == {1}, "every record sent once"
+    dead = LocalDLQStore(tmp_path).find(limit=1000)
+    assert dead and all(e.payload and e.payload["record"]["External_Id__c"] == e.record_key for e in dead)
+    again = sync(table, tmp_path)
+    assert again["sent"] == 0, "after the bulk job, the state holds every outcome"

@@ -22,6 +22,7 @@ STATE_COLUMNS = (
     ("SYNCED_AT", "TIMESTAMP_TZ"),
     ("FAILED_HASH", "VARCHAR"),
     ("INFLIGHT_HASH", "VARCHAR"),
+    ("INFLIGHT_BATCH", "VARCHAR"),
     ("DELETED", "BOOLEAN"),
     ("LAST_STATUS", "VARCHAR"),
     ("LAST_ERROR", "VARCHAR"),
@@ -108,10 +109,13 @@ def deletions(model: str, state: str, key: str) -> str:
 _SETS = {
     "success": (
         '"SYNCED_HASH" = s."H", "DEST_ID" = COALESCE(s."D", t."DEST_ID"), "SYNCED_AT" = CURRENT_TIMESTAMP(), '
-        '"FAILED_HASH" = NULL, "INFLIGHT_HASH" = NULL, "DELETED" = s."DEL", "LAST_ERROR" = NULL'
+        '"FAILED_HASH" = NULL, "INFLIGHT_HASH" = NULL, "INFLIGHT_BATCH" = NULL, "DELETED" = s."DEL", '
+        '"LAST_ERROR" = NULL'
     ),
-    "dead_letter": '"FAILED_HASH" = s."H", "INFLIGHT_HASH" = NULL, "LAST_ERROR" = s."E"',
-    "pending": '"INFLIGHT_HASH" = s."H", "LAST_ERROR" = s."E"',
+    "dead_letter": (
+        '"FAILED_HASH" = s."H", "INFLIGHT_HASH" = NULL, "INFLIGHT_BATCH" = NULL, "LAST_ERROR" = s."E"'
+    ),
+    "pending": '"INFLIGHT_HASH" = s."H", "INFLIGHT_BATCH" = NULL, "LAST_ERROR" = s."E"',
     "inflight": '"INFLIGHT_HASH" = s."H"',
 }
 _INSERTS = {
@@ -151,6 +155,25 @@ def record_outcomes(state: str, status: str, rows: int) -> str:
         f'WHEN MATCHED THEN UPDATE SET {_SETS[status]}{last}, "UPDATED_AT" = CURRENT_TIMESTAMP() '
         f'WHEN NOT MATCHED THEN INSERT ("SYNC_KEY", {columns}{last_insert[0]}, "UPDATED_AT") '
         f'VALUES (s."K", {inserted}{last_insert[1]}, CURRENT_TIMESTAMP())'
+    )
+
+
+def mark_batch(state: str, rows: int) -> str:
+    """Record which bulk job carries in-flight keys; bind (key, job id) per row."""
+    if rows < 1:
+        raise ConfigError("mark_batch needs at least one row")
+    values = ", ".join(["(%s, %s)"] * rows)
+    return (
+        f'MERGE INTO {quote(state)} t USING (SELECT COLUMN1 AS "K", COLUMN2 AS "B" FROM VALUES {values}) s '
+        'ON t."SYNC_KEY" = s."K" WHEN MATCHED THEN UPDATE SET "INFLIGHT_BATCH" = s."B"'
+    )
+
+
+def batch_members(state: str) -> str:
+    """The keys a bulk job carries (bind the job id): `__KEY`, `__HASH`."""
+    return (
+        f'SELECT "SYNC_KEY" AS {KEY}, "INFLIGHT_HASH" AS {HASH} FROM {quote(state)} '
+        f'WHERE "INFLIGHT_BATCH" = %s ORDER BY {KEY}'
     )
 
 
