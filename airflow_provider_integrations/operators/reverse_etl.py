@@ -252,22 +252,27 @@ class SnowflakeToSaaSOperator(BaseOperator):
         return cursor.fetchone()[0]
 
     def _rows(self, conn: Any, query: str) -> Iterator[list[Row]]:
-        """The plan in batches, streamed from Snowflake; a key seen twice is an error in the model."""
-        cursor = conn.cursor()
-        cursor.execute(query)
-        names = [d.name.upper() for d in cursor.description]
+        """The plan in batches, read from Snowflake a page at a time; a key seen twice is a model error."""
         previous: str | None = None
-        while batch := cursor.fetchmany(self.spec.batch_size):
-            rows = [dict(zip(names, values, strict=True)) for values in batch]
-            for row in rows:
-                if row["__KEY"] is None:
-                    raise ConfigError(f"model {self.model} has rows whose key {self.spec.key} is NULL")
-                if row["__KEY"] == previous:
-                    raise ConfigError(
-                        f"model {self.model} has key {self.spec.key}={previous!r} more than once"
-                    )
-                previous = row["__KEY"]
-            yield rows
+        while True:
+            cursor = conn.cursor()
+            cursor.execute(sql.page_of(query, PAGE_ROWS), [previous, previous])
+            names = [d.name.upper() for d in cursor.description]
+            page = 0
+            while batch := cursor.fetchmany(self.spec.batch_size):
+                rows = [dict(zip(names, values, strict=True)) for values in batch]
+                for row in rows:
+                    if row["__KEY"] is None:
+                        raise ConfigError(f"model {self.model} has rows whose key {self.spec.key} is NULL")
+                    if row["__KEY"] == previous:
+                        raise ConfigError(
+                            f"model {self.model} has key {self.spec.key}={previous!r} more than once"
+                        )
+                    previous = row["__KEY"]
+                page += len(rows)
+                yield rows
+            if page < PAGE_ROWS:
+                return
 
     def _send(
         self,
@@ -438,6 +443,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
 
 
 PROGRESS_KEY = "sync_progress"
+PAGE_ROWS = 50_000
 BULK_TRIGGERS = {"salesforce": SalesforceBulkJobTrigger}
 NO_ID = "no destination record is known for key {!r}: it was never synced, so it cannot be {}d"
 

@@ -71,6 +71,14 @@ def model_count(model: str) -> str:
     return f"SELECT COUNT(*) FROM {model_source(model)} m"
 
 
+def page_of(query: str, rows: int) -> str:
+    """One page of a plan query by key, after the key bound twice (NULL for the first page): the plan is
+    read in pages, so the client never holds more than `rows` rows whatever the model's size."""
+    if rows < 1:
+        raise ConfigError("a page needs at least one row")
+    return f"SELECT * FROM ({query}) p WHERE (%s IS NULL OR p.{KEY} > %s) ORDER BY p.{KEY} LIMIT {int(rows)}"
+
+
 def columns_of(model: str) -> str:
     """No rows, only the model's columns and their types (`cursor.description`)."""
     return f"SELECT * FROM {model_source(model)} m LIMIT 0"
