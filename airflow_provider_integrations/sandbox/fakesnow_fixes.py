@@ -36,6 +36,7 @@ def apply() -> None:
     fakesnow.arrow.timestamp_to_sf_struct = timestamp_to_sf_struct
     _record_only_real_table_comments()
     _copy_errors_name_the_file()
+    _keep_limits_over_empty_joins()
     _applied = True
 
 
@@ -91,3 +92,18 @@ def _copy_errors_name_the_file() -> None:
 
     copy_module._get_parquet_column_names = parquet_column_names
     cursor_module.copy_into = copy_into_answering_sql_errors  # type: ignore[attr-defined]
+
+
+def _keep_limits_over_empty_joins() -> None:
+    """DuckDB 2.0's statistics propagation drops the LIMIT of a query that filters a LEFT JOIN against a
+    table that has never held a row, so a keyset page of 50,000 returns the whole rest of the model.
+    Snowflake honours LIMIT; DuckDB does too with that optimizer off."""
+    import fakesnow.instance as instance
+
+    initialise = instance.FakeSnow.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        initialise(self, *args, **kwargs)
+        self.duck_conn.execute("SET GLOBAL disabled_optimizers = 'statistics_propagation'")
+
+    instance.FakeSnow.__init__ = __init__  # type: ignore[method-assign]
