@@ -33,7 +33,9 @@ class SyncSpec:
     `external_id` is the destination field that holds the model's key (the upsert key, e.g.
     `External_Id__c` on a Salesforce Account); `id_field` the destination's own record id field, needed
     to update or delete records by id (Salesforce `Id`). A field name with dots (`metadata.score`)
-    becomes a nested object. Mirror mode refuses to delete more than `max_delete_share` of what it has
+    becomes a nested object. Up to `batch_size` rows are planned, sent and recorded together; the
+    connector picks its API per batch (Salesforce: Collections of 200 records up to 2,000, a Bulk API 2.0
+    job above). Mirror mode refuses to delete more than `max_delete_share` of what it has
     delivered.
     """
 
@@ -43,7 +45,7 @@ class SyncSpec:
     external_id: str
     mode: str = "upsert"
     id_field: str | None = None
-    batch_size: int = 200
+    batch_size: int = 10_000
     max_delete_share: float = 0.1
     transient_retries: int = 3
 

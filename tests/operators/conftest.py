@@ -17,6 +17,7 @@ import snowflake.connector
 from airflow_provider_integrations.sandbox import stores
 
 DAG_FILES = Path(__file__).parent / "dag_files"
+INGEST_DAG = DAG_FILES / "ingest_dag.py"
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +41,10 @@ def run_ingest(
     bucket = f"raw-{uuid.uuid4().hex[:8]}"
     s3_client(sandbox).create_bucket(Bucket=bucket)
 
-    def run(
+    def environment(
         spec: list[dict[str, Any]], logical_date: datetime, extra_env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        env = {
+    ) -> dict[str, str]:
+        return {
             **os.environ,
             **sandbox.env(),
             "AIRFLOW_HOME": str(airflow_home),
@@ -55,14 +56,19 @@ def run_ingest(
             "INGEST_LOGICAL_DATE": logical_date.isoformat(),
             **(extra_env or {}),
         }
+
+    def run(
+        spec: list[dict[str, Any]], logical_date: datetime, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(DAG_FILES / "ingest_dag.py")],
-            env=env,
+            [sys.executable, str(INGEST_DAG)],
+            env=environment(spec, logical_date, extra_env),
             capture_output=True,
             text=True,
             timeout=600,
         )
 
+    run.environment = environment  # type: ignore[attr-defined]
     run.bucket = bucket  # type: ignore[attr-defined]
     run.dlq = tmp_path / "dlq"  # type: ignore[attr-defined]
     yield run

@@ -240,12 +240,13 @@ def test_other_destinations_get_new_and_changed_rows_only(
 KILLABLE_SYNC = """
 import sys
 from tests.operators.test_reverse_etl import sync
-sync(sys.argv[1], sys.argv[2])
+sync(sys.argv[1], sys.argv[2], batch_size=int(sys.argv[3]))
 """
 
 
+@pytest.mark.parametrize("batch_size", [200, 2500], ids=["collections", "bulk-job"])
 def test_a_sync_killed_mid_run_and_retried_neither_loses_nor_resends(
-    model: Any, admin: Admin, sandbox: Any, tmp_path: Any
+    model: Any, admin: Admin, sandbox: Any, tmp_path: Any, batch_size: int
 ) -> None:
     table = model(3000)
     keys = {f"{table.lower()}-{i:06d}" for i in range(3000)}
@@ -255,7 +256,9 @@ def test_a_sync_killed_mid_run_and_retried_neither_loses_nor_resends(
 
     env = {**os.environ, **sandbox.env()}
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE_SYNC, table, str(tmp_path)], env=env, cwd=Path(__file__).parents[2]
+        [sys.executable, "-c", KILLABLE_SYNC, table, str(tmp_path), str(batch_size)],
+        env=env,
+        cwd=Path(__file__).parents[2],
     )
     deadline = time.monotonic() + 120
     while len(written()) < 700 and child.poll() is None and time.monotonic() < deadline:
@@ -263,7 +266,10 @@ def test_a_sync_killed_mid_run_and_retried_neither_loses_nor_resends(
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert child.returncode == -signal.SIGKILL, "the sync was killed mid-run"
-    delivered_before = len(written())
+    settled = -1
+    while (delivered_before := len(written())) != settled:  # a bulk job may still be running
+        settled = delivered_before
+        time.sleep(1)
     assert 700 <= delivered_before < 3000
 
     retried = sync(table, tmp_path)

@@ -106,6 +106,13 @@ def test_poison_and_write_outcomes_depend_on_the_record_not_the_call_order() -> 
     assert retried.count("ok") > len(transient) * 0.6
     assert faults.snapshot()["writes"]["sys/accounts"]["k0"] >= 1
 
+    accepted = faults.snapshot()["accepted"]["sys/accounts"]
+    let_through = {k for k, v in outcomes.items() if v == "ok"}
+    let_through |= {k for k, v in zip(transient, retried, strict=True) if v == "ok"}
+    assert {k for k, n in accepted.items() if n} == let_through and set(accepted.values()) == {1}
+    faults.rolled_back("sys", "accounts", "k0" if "k0" in let_through else min(let_through))
+    assert sorted(faults.snapshot()["accepted"]["sys/accounts"].values())[0] == 0
+
 
 def test_fault_profile_rejects_unknown_settings_and_bad_rates() -> None:
     import pytest

@@ -59,6 +59,7 @@ class Faults:
         self.calls: Counter[str] = Counter()
         self.records_served: Counter[str] = Counter()
         self.writes: dict[str, Counter[str]] = defaultdict(Counter)
+        self.accepted: dict[str, Counter[str]] = defaultdict(Counter)
         self.budget_used: Counter[str] = Counter()
 
     def set_profile(self, system: str, profile: FaultProfile) -> None:
@@ -71,6 +72,7 @@ class Faults:
             self.calls.clear()
             self.records_served.clear()
             self.writes.clear()
+            self.accepted.clear()
             self.budget_used.clear()
 
     def next_request(self, system: str, endpoint: str) -> tuple[int, FaultProfile]:
@@ -104,7 +106,10 @@ class Faults:
         return profile.poison_rate > 0 and unit(profile.seed, stream, index, "poison") < profile.poison_rate
 
     def write_outcome(self, system: str, stream: str, key: str) -> str:
-        """Count a write of `key` and say how it ends: "ok", "transient" or "permanent"."""
+        """Count a write of `key` and say how it ends: "ok", "transient" or "permanent".
+
+        `writes` counts every attempt; `accepted` only those let through, so a record applied twice for
+        one change shows as 2 there."""
         with self._lock:
             self.writes[f"{system}/{stream}"][key] += 1
             attempt = self.writes[f"{system}/{stream}"][key]
@@ -113,7 +118,14 @@ class Faults:
             return "permanent"
         if unit(profile.seed, system, stream, key, attempt, "transient") < profile.write_transient_rate:
             return "transient"
+        with self._lock:
+            self.accepted[f"{system}/{stream}"][key] += 1
         return "ok"
+
+    def rolled_back(self, system: str, stream: str, key: str) -> None:
+        """A write let through was undone (Salesforce's allOrNone): it no longer counts as accepted."""
+        with self._lock:
+            self.accepted[f"{system}/{stream}"][key] -= 1
 
     def served(self, system: str, stream: str, n: int) -> None:
         with self._lock:
@@ -130,6 +142,7 @@ class Faults:
                 "calls": dict(self.calls),
                 "records_served": dict(self.records_served),
                 "writes": {k: dict(v) for k, v in self.writes.items()},
+                "accepted": {k: dict(v) for k, v in self.accepted.items()},
                 "budget_used": dict(self.budget_used),
                 "profiles": {k: v.to_json() for k, v in self.profiles.items()},
             }

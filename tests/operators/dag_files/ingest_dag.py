@@ -51,6 +51,8 @@ def ingest_test() -> None:
 DAG = ingest_test()
 
 if __name__ == "__main__":
-    run = DAG.test(logical_date=datetime.fromisoformat(os.environ["INGEST_LOGICAL_DATE"]))
+    # run_after fixes the run id, so running a date again is a retry of that run, as when Airflow retries.
+    logical_date = datetime.fromisoformat(os.environ["INGEST_LOGICAL_DATE"])
+    run = DAG.test(logical_date=logical_date, run_after=logical_date)
     print("RUN_STATE", run.state)
     sys.exit(0 if run.state == "success" else 1)

@@ -119,6 +119,7 @@ class Writer:
         if all_or_none and any(not r.success for r in results):
             for obj, key, before in reversed(undo):
                 self._restore(obj, key, before)
+                self.faults.rolled_back(SYSTEM, obj.name, key)
             return [r if not r.success else WriteResult(None, False, None, [ROLLED_BACK]) for r in results]
         return results
 
