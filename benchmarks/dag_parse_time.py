@@ -24,9 +24,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from results_file import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).with_name("RESULTS.md")
-HEADING, BEGIN, END = "## DAG parse time", "<!-- dag_parse_time:begin -->", "<!-- dag_parse_time:end -->"
+HEADING = "## DAG parse time"
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 7
 
 EMPTY_DAG = """\
@@ -63,7 +64,7 @@ print("RESULT " + json.dumps({"import_s": imported - started, "parse_s": parsed 
 
 def run_child(path: Path, env: dict[str, str], home: Path) -> dict[str, Any]:
     started = time.perf_counter()
-    proc = subprocess.run(  # noqa: S603 - our own interpreter and code
+    proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(path)], env=env, cwd=home, capture_output=True, text=True
     )
     wall = time.perf_counter() - started
@@ -97,16 +98,6 @@ def table(rows: Rows) -> str:
             f"| {max(len(r['connects']) for r in runs)} |"
         )
     return "\n".join(out)
-
-
-def write_results(block: str) -> None:
-    text = RESULTS.read_text()
-    if BEGIN in text and END in text:  # keep the hand-written reading around the block
-        head, rest = text.split(BEGIN, 1)
-        text = f"{head}{BEGIN}\n{block}\n{END}{rest.split(END, 1)[1]}"
-    else:
-        text = f"{text.rstrip()}\n\n{HEADING}\n\n{BEGIN}\n{block}\n{END}\n"
-    RESULTS.write_text(text)
 
 
 def main() -> int:
@@ -158,7 +149,7 @@ def main() -> int:
         print(line)
     if failures:
         return 1
-    write_results(block)
+    write_section("dag_parse_time", HEADING, block)
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,9 +33,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from process_memory import peak_rss_mb
+from results_file import write_json, write_section
+
 HERE = Path(__file__).resolve().parent
-RESULTS, JSON_OUT = HERE / "RESULTS.md", HERE / "results" / "reverse_etl.json"
-HEADING, BEGIN, END = "## Reverse ETL", "<!-- reverse_etl:begin -->", "<!-- reverse_etl:end -->"
+HEADING = "## Reverse ETL"
 MAPPING = {"ACCOUNT_NAME": "Name", "SCORE": "AnnualRevenue", "SEATS": "NumberOfEmployees"}
 COLLECTION_SIZE = 200  # records per sObject Collections call
 CALL_ALLOWANCE = 5
@@ -46,7 +47,7 @@ def child(options: dict[str, Any]) -> None:
     """One sync in this process; prints its summary, wall time and memory as JSON."""
     from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_mb()
     operator = SnowflakeToSaaSOperator(
         task_id="sync",
         key="ACCOUNT_KEY",
@@ -62,12 +63,7 @@ def child(options: dict[str, Any]) -> None:
     started = time.perf_counter()
     summary = operator.execute({"ti": ti, "run_id": f"bench__{uuid.uuid4().hex[:6]}"})  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps(
-            {"summary": summary, "seconds": seconds, "rss_base_mb": base / 1024, "rss_mb": peak / 1024}
-        )
-    )
+    print(json.dumps({"summary": summary, "seconds": seconds, "rss_base_mb": base, "rss_mb": peak_rss_mb()}))
 
 
 class Bench:
@@ -217,19 +213,6 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(block: str, result: dict[str, Any]) -> None:
-    text = RESULTS.read_text()
-    section = f"{BEGIN}\n{block}\n{END}"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{section}\n"
-    RESULTS.write_text(text)
-    JSON_OUT.parent.mkdir(exist_ok=True)
-    JSON_OUT.write_text(json.dumps(result, indent=2) + "\n")
-
-
 def main() -> int:
     from airflow_provider_integrations.sandbox import runner
 
@@ -244,7 +227,8 @@ def main() -> int:
             runner.down(Path(tmp))
     block = table(result)
     print(block)
-    write_results(block, result)
+    write_section("reverse_etl", HEADING, block)
+    write_json("reverse_etl", result)
     missed = [name for name, goal in result["goals"].items() if not goal["met"]]
     for name in missed:
         print(f"FAIL goal not met: {name}")

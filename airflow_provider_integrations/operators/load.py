@@ -25,9 +25,9 @@ def check_copy_results(manifest: Manifest, results: Sequence[Sequence[Any]], sta
     seen: dict[str, tuple[str, int]] = {}
     for row in results:
         name = str(row[0]).removeprefix(stage_url).lstrip("/")
-        for listed in expected:
-            if name.endswith(listed):
-                seen[listed] = (str(row[1]), int(row[3] or 0))
+        listed = name if name in expected else next((n for n in expected if name.endswith(n)), None)
+        if listed is not None:
+            seen[listed] = (str(row[1]), int(row[3] or 0))
     problems = []
     for name, rows in expected.items():
         status, loaded = seen.get(name, ("MISSING", 0))
@@ -163,14 +163,17 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
     ) -> int:
         from snowflake.connector.errors import ProgrammingError
 
-        try:
-            cursor.execute(sql.copy_into(tables.staging, tables.stage, files))
-        except ProgrammingError as error:
-            raise LoadError(
-                f"COPY of {manifest.system}/{manifest.stream} batch {manifest.batch_id} into "
-                f"{tables.staging} failed: {error.msg}"
-            ) from None
-        return check_copy_results(manifest, cursor.fetchall(), stage_url)
+        results: list[Any] = []
+        for statement in sql.copy_into(tables.staging, tables.stage, files):
+            try:
+                cursor.execute(statement)
+            except ProgrammingError as error:
+                raise LoadError(
+                    f"COPY of {manifest.system}/{manifest.stream} batch {manifest.batch_id} into "
+                    f"{tables.staging} failed: {error.msg}"
+                ) from None
+            results.extend(cursor.fetchall())
+        return check_copy_results(manifest, results, stage_url)
 
     def _mark_missing(self, cursor: Any, manifest: Manifest, tables: sql.LoadTables) -> int:
         """After a full extract, delete what the source no longer holds; returns the rows affected."""

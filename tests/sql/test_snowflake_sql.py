@@ -71,7 +71,8 @@ def load(env: dict[str, Any], files: list[str], hard_delete: bool = False) -> li
     run(env, sql.create_target(tables.target, fields, ["Id"]))
     run(env, sql.create_staging(tables.staging, fields))
     run(env, sql.create_stage(tables.stage, f"s3://{env['bucket']}"))
-    results = run(env, sql.copy_into(tables.staging, tables.stage, files))
+    (copy,) = sql.copy_into(tables.staging, tables.stage, files)
+    results = run(env, copy)
     run(env, sql.merge(tables, fields, ["Id"], hard_delete=hard_delete))
     run(env, sql.truncate(tables.staging))
     return results
@@ -157,7 +158,8 @@ def mark_missing(env: dict[str, Any], files: list[str], hard: bool, kept: Sequen
     """A full load: COPY + MERGE, then rows absent from this extract are deleted."""
     tables = env["tables"]
     run(env, sql.create_staging(tables.staging, SCHEMA.fields))
-    run(env, sql.copy_into(tables.staging, tables.stage, files))
+    for copy in sql.copy_into(tables.staging, tables.stage, files):
+        run(env, copy)
     run(env, sql.merge(tables, SCHEMA.fields, ["Id"], hard_delete=hard))
     extracted = run(env, f'SELECT MAX("_EXTRACTED_AT") FROM {sql.quote(tables.staging)}')[0][0]
     statement, params = sql.mark_missing(
@@ -200,3 +202,11 @@ def test_versions_of_one_key_are_ordered_by_their_change_time(env: dict[str, Any
         files = [p.key for p in writer.close()]
     load(env, files)
     assert target(env)["A1"][0] == "third"
+
+
+def test_copy_lists_at_most_a_thousand_files_per_statement() -> None:
+    files = [f"raw/x/part-{i:05d}.parquet" for i in range(2345)]
+    statements = sql.copy_into("STAGING", "STAGE", files)
+    listed = [s.split("FILES=(", 1)[1].split(")", 1)[0].split(", ") for s in statements]
+    assert [len(names) for names in listed] == [1000, 1000, 345]
+    assert [name.strip("'") for names in listed for name in names] == files

@@ -82,18 +82,26 @@ def create_stage(stage: str, url: str, storage_integration: str | None = None) -
     return text
 
 
-def copy_into(staging: str, stage: str, files: Sequence[str]) -> str:
-    """COPY the listed Parquet files (relative to the stage) into staging, matching columns by name."""
+COPY_FILES_LIMIT = 1000
+"""Snowflake's COPY takes at most 1,000 names in FILES=(...)."""
+
+
+def copy_into(staging: str, stage: str, files: Sequence[str]) -> list[str]:
+    """COPY statements for the listed Parquet files (relative to the stage) into staging, matching
+    columns by name: one per 1,000 files, the most Snowflake's FILES list takes."""
     if not files:
         raise ConfigError("COPY needs at least one file")
     for name in files:
         if not _FILE.match(name) or ".." in name:
             raise ConfigError(f"refusing file name {name!r} in COPY: only plain .parquet paths are allowed")
-    listed = ", ".join(f"'{name}'" for name in files)
-    return (
-        f"COPY INTO {quote(staging)} FROM @{quote(stage)} FILES=({listed}) "
-        "FILE_FORMAT=(TYPE=PARQUET) MATCH_BY_COLUMN_NAME=CASE_INSENSITIVE ON_ERROR=ABORT_STATEMENT"
-    )
+    statements = []
+    for start in range(0, len(files), COPY_FILES_LIMIT):
+        listed = ", ".join(f"'{name}'" for name in files[start : start + COPY_FILES_LIMIT])
+        statements.append(
+            f"COPY INTO {quote(staging)} FROM @{quote(stage)} FILES=({listed}) "
+            "FILE_FORMAT=(TYPE=PARQUET) MATCH_BY_COLUMN_NAME=CASE_INSENSITIVE ON_ERROR=ABORT_STATEMENT"
+        )
+    return statements
 
 
 def row_hash(fields: Sequence[Field]) -> str:
