@@ -1,7 +1,7 @@
 """Fault profiles and counters: what goes wrong, reproducibly from a seed, and what was served.
 
-Request faults are decided by (seed, system, request number), so the same sequence of calls meets the
-same faults. Poison records are decided by (seed, stream, record index) and write failures by
+Request faults are decided by (seed, system, request number since the profile was set), so the same
+sequence of calls meets the same faults whatever the system served before. Poison records are decided by (seed, stream, record index) and write failures by
 (seed, record key, attempt), so they do not depend on the order of calls at all.
 """
 
@@ -56,6 +56,7 @@ class Faults:
         self._lock = threading.Lock()
         self.profiles: dict[str, FaultProfile] = defaultdict(FaultProfile)
         self.requests: Counter[str] = Counter()
+        self._profile_set_at: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self.records_served: Counter[str] = Counter()
         self.writes: dict[str, Counter[str]] = defaultdict(Counter)
@@ -65,10 +66,12 @@ class Faults:
     def set_profile(self, system: str, profile: FaultProfile) -> None:
         with self._lock:
             self.profiles[system] = profile
+            self._profile_set_at[system] = self.requests[system]
 
     def reset_counters(self) -> None:
         with self._lock:
             self.requests.clear()
+            self._profile_set_at.clear()
             self.calls.clear()
             self.records_served.clear()
             self.writes.clear()
@@ -88,7 +91,7 @@ class Faults:
         profile = self.profiles[system]
         if profile.down:
             return "5xx"
-        draw = unit(profile.seed, system, number, "request")
+        draw = unit(profile.seed, system, number - self._profile_set_at[system], "request")
         for kind, rate in (
             ("429", profile.rate_429),
             ("5xx", profile.rate_5xx),
