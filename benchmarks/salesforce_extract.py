@@ -4,8 +4,8 @@ Starts a private sandbox (moto S3 and the HTTPS SaaS emulator, TLS verified agai
 `salesforce/Account` to each size and extracts it to S3 with three contenders:
 
 - **ours**: `SaaSToS3Operator(mode="full")` on the sandbox's Salesforce connection (OAuth password flow;
-  a COUNT() query, then REST query pages up to its `bulk_threshold`, a Bulk API 2.0 query above it),
-  writing Parquet parts and a manifest.
+  REST query pages when the first page's `totalSize` is up to its `bulk_threshold`, a Bulk API 2.0
+  query above it), writing Parquet parts and a manifest.
 - **stock**: `SalesforceToS3Operator` (apache-airflow-providers-amazon with -salesforce), data path
   unmodified: `SalesforceHook.make_query` -> simple-salesforce `query_all` -> pandas -> file ->
   `S3Hook.load_file`. It writes CSV: its hook writes csv, json or ndjson, no Parquet. It authenticates
@@ -20,8 +20,8 @@ All three select the same Account fields in the same order (our catalog's, `ORDE
 Ours reads with queryAll, because its stream reports deletes; a resized dataset has no deleted records,
 so all three read the same rows.
 Each measurement runs in a fresh child process. The child imports what its contender needs, including
-pandas and `S3Hook`, which the operators would otherwise import on first use (pyarrow imports pandas on
-its first conversion). Then it reads its peak RSS (VmHWM) as the baseline, runs the extract (the
+pandas, pyarrow and `S3Hook`, which the operators would otherwise import on first use (pyarrow imports
+pandas on its first conversion). Then it reads its peak RSS (VmHWM) as the baseline, runs the extract (the
 *seconds* and *CPU s* reported) and reads VmHWM again (the peak). `ru_maxrss` is not used, because
 Linux carries the parent's peak into it across fork and exec. For stock and plain the parent fetches a
 session token from the emulator's OAuth endpoint just before the child starts. So every contender's
@@ -87,6 +87,7 @@ def prepare_ours(job: Job) -> Callable[[], None]:
 
     import airflow.providers.amazon.aws.hooks.s3  # noqa: F401 - imported by execute() otherwise
     import pandas  # noqa: F401 - pyarrow imports it on its first conversion otherwise
+    import pyarrow.parquet  # noqa: F401 - imported by PartWriter otherwise
 
     import airflow_provider_integrations.hooks.salesforce  # noqa: F401 - imported by hook_for() otherwise
     from airflow_provider_integrations.operators.extract import SaaSToS3Operator
@@ -430,8 +431,9 @@ def report(args: argparse.Namespace, rows: list[Row], found: dict[str, dict[str,
         f"{version('pyarrow')}), `benchmarks/salesforce_extract.py {' '.join(map(str, args.sizes))} "
         f"--repeats {args.repeats}`: Salesforce Account from the sandbox emulator (HTTPS) to moto S3, "
         f"the same fields in the same order for all, one fresh process per run. *ours* is "
-        f"`SaaSToS3Operator` (Parquet parts and a manifest; a COUNT() query, then REST query pages, or a "
-        f"Bulk API 2.0 query above its `bulk_threshold`: {bulk}). *stock* is `SalesforceToS3Operator`, "
+        f"`SaaSToS3Operator` (Parquet parts and a manifest; REST query pages, or, when the first page's "
+        f"`totalSize` is above its `bulk_threshold`, a Bulk API 2.0 query: {bulk}). *stock* is "
+        f"`SalesforceToS3Operator`, "
         f"writing CSV (its hook has no Parquet) and authenticated by direct session. *plain* is "
         f"simple-salesforce `query_all` -> pandas -> Parquet -> boto3. *Seconds* is the extract alone, "
         f"imports excluded (median of the runs, with the range in brackets). *CPU s* is the child's own "

@@ -120,16 +120,31 @@ class SalesforceConnector(Connector):
 
     def read(self, stream: str, window: Window | None = None) -> Iterator[dict[str, Any]]:
         spec = self.stream(stream)
-        expected = self.count(spec, window)
+        soql = self.soql(spec, window)
+        # The first REST page reports the query's totalSize, so no COUNT() call precedes it; above the
+        # threshold that page goes unused (one call, as the count was).
+        first = self._query_page(soql, spec.deletes)
+        expected = int(first["totalSize"])
         if expected > self.settings.bulk_threshold:
+            del first  # a page of records this frame would otherwise hold for the whole read
             self.last_read_api = "bulk"
             log.info("salesforce %s: %d records, reading through Bulk API 2.0", stream, expected)
-            yield from BulkQuery(self.client, self.api).records(self.soql(spec, window), spec.deletes)
+            for record in BulkQuery(self.client, self.api).records(soql, spec.deletes):
+                # CSV's "false" is truthy; the extract tells deletes by IsDeleted, a boolean as in REST.
+                if "IsDeleted" in record:
+                    record["IsDeleted"] = record["IsDeleted"] == "true"
+                yield record
             return
         self.last_read_api = "rest"
-        yield from self._rest_read(spec, window)
+        records = self._rest_read(spec, window, first)
+        del first  # _rest_read lets go of the first page once it has read it; so must this frame
+        yield from records
 
-    def _rest_read(self, stream: Stream, window: Window | None) -> Iterator[dict[str, Any]]:
+    def _rest_read(
+        self, stream: Stream, window: Window | None, first: dict[str, Any] | None
+    ) -> Iterator[dict[str, Any]]:
+        """Query pages from `first`, the query's first page when already read; after an expired
+        locator, a fresh query that resumes after the last record read."""
         after: tuple[str, str] | None = None
         while True:
             soql = self.soql(stream, window, after)
@@ -137,8 +152,13 @@ class SalesforceConnector(Connector):
             total: int | None = None
 
             def fetch(next_url: str | None, soql: str = soql) -> Page:
-                nonlocal total
-                body = self.client.get_json(next_url) if next_url else self._query_page(soql, stream.deletes)
+                nonlocal total, first
+                if next_url:
+                    body = self.client.get_json(next_url)
+                elif first is not None:
+                    body, first = first, None
+                else:
+                    body = self._query_page(soql, stream.deletes)
                 total = int(body["totalSize"]) if total is None else total
                 return Page(records=body["records"], body=body)
 

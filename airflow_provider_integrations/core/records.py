@@ -12,41 +12,53 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.schema import FieldType, RecordSchema
 
+if TYPE_CHECKING:
+    # Imported where used instead: a DAG file that only builds operators must not pay for pyarrow.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
 LINEAGE = ("_batch_id", "_source_file", "_extracted_at", "_changed_at", "_deleted")
-_ARROW = {
-    FieldType.STRING: pa.string(),
-    FieldType.INTEGER: pa.int64(),
-    FieldType.NUMBER: pa.float64(),
-    FieldType.BOOLEAN: pa.bool_(),
-    FieldType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-    FieldType.DATE: pa.date32(),
-    FieldType.JSON: pa.string(),
-}
 
 
 def arrow_schema(schema: RecordSchema) -> pa.Schema:
     """The Parquet schema of a stream: its fields, then the lineage columns."""
-    fields = [pa.field(f.name, _ARROW[f.type]) for f in schema.fields]
+    import pyarrow as pa
+
+    utc = pa.timestamp("us", tz="UTC")
+    types = {
+        FieldType.STRING: pa.string(),
+        FieldType.INTEGER: pa.int64(),
+        FieldType.NUMBER: pa.float64(),
+        FieldType.BOOLEAN: pa.bool_(),
+        FieldType.TIMESTAMP: utc,
+        FieldType.DATE: pa.date32(),
+        FieldType.JSON: pa.string(),
+    }
+    fields = [pa.field(f.name, types[f.type]) for f in schema.fields]
     fields += [
         pa.field("_batch_id", pa.string()),
         pa.field("_source_file", pa.string()),
-        pa.field("_extracted_at", pa.timestamp("us", tz="UTC")),
-        pa.field("_changed_at", pa.timestamp("us", tz="UTC")),
+        pa.field("_extracted_at", utc),
+        pa.field("_changed_at", utc),
         pa.field("_deleted", pa.bool_()),
     ]
     return pa.schema(fields)
+
+
+def _row_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of `names` in order, in one C call (`itemgetter` returns a bare value for one name)."""
+    get = itemgetter(*names)
+    return get if len(names) > 1 else lambda values: (get(values),)
 
 
 @dataclass(frozen=True)
@@ -133,7 +145,10 @@ class PartWriter:
         self.part_rows = part_rows
         self.row_group_rows = min(row_group_rows, part_rows)
         self.parts: list[PartFile] = []
-        self._columns: dict[str, list[Any]] = {name: [] for name in self.arrow.names}
+        self._row_of = _row_getter(schema.names)
+        self._rows: list[tuple[Any, ...]] = []
+        self._changed_at: list[datetime | None] = []
+        self._deleted: list[bool] = []
         self._buffered = 0
         self._in_part = 0
         self._writer: pq.ParquetWriter | None = None
@@ -153,13 +168,13 @@ class PartWriter:
     def write(
         self, values: Mapping[str, Any], deleted: bool = False, changed_at: datetime | None = None
     ) -> None:
-        for name in self.schema.names:
-            self._columns[name].append(values.get(name))
-        self._columns["_batch_id"].append(self.batch_id)
-        self._columns["_source_file"].append(f"{self.source_prefix}/{self.current_name}")
-        self._columns["_extracted_at"].append(self.extracted_at)
-        self._columns["_changed_at"].append(changed_at)
-        self._columns["_deleted"].append(deleted)
+        try:
+            row = self._row_of(values)
+        except KeyError:  # a field the values lack is null
+            row = tuple(values.get(name) for name in self.schema.names)
+        self._rows.append(row)
+        self._changed_at.append(changed_at)
+        self._deleted.append(deleted)
         self._buffered += 1
         self._in_part += 1
         if self._buffered >= self.row_group_rows:
@@ -176,12 +191,26 @@ class PartWriter:
         return list(self.parts)
 
     def _flush(self) -> None:
-        table = pa.Table.from_pydict(self._columns, schema=self.arrow)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns: dict[str, Any] = dict(zip(self.schema.names, zip(*self._rows, strict=True), strict=True))
+        # Lineage that is the same on every row of a part is built once per row group, not per row.
+        part = {
+            "_batch_id": self.batch_id,
+            "_source_file": f"{self.source_prefix}/{self.current_name}",
+            "_extracted_at": self.extracted_at,
+        }
+        for name, value in part.items():
+            columns[name] = pa.repeat(pa.scalar(value, self.arrow.field(name).type), self._buffered)
+        columns["_changed_at"] = self._changed_at
+        columns["_deleted"] = self._deleted
+        table = pa.Table.from_pydict(columns, schema=self.arrow)
         if self._writer is None:
             self._path = Path(self._tmpdir.name) / self.current_name
             self._writer = pq.ParquetWriter(self._path, self.arrow, compression="snappy")
         self._writer.write_table(table)
-        self._columns = {name: [] for name in self.arrow.names}
+        self._rows, self._changed_at, self._deleted = [], [], []
         self._buffered = 0
 
     def _finish_part(self) -> None:

@@ -40,15 +40,35 @@ class _Invalid(ValueError):
     pass
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def _text(value: str) -> str:
+    """Text that UTF-8 (Parquet, Snowflake) can hold: JSON may carry lone surrogates (`"\\ud800"`)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise _Invalid(f"text holds {value[error.start]!r}, which UTF-8 cannot encode") from None
+    return value
+
+
 def _string(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return _text(value)
     if isinstance(value, bool | int | float | Decimal):
         return str(value)
     raise _Invalid(f"expected text, got {type(value).__name__}")
 
 
 def _integer(value: Any) -> int:
+    number = _any_integer(value)
+    if number not in _INT64:
+        raise _Invalid(f"expected a 64-bit integer, got {value!r}")
+    return number
+
+
+def _any_integer(value: Any) -> int:
     if isinstance(value, bool):
         raise _Invalid("expected an integer, got a boolean")
     if isinstance(value, int):
@@ -56,12 +76,11 @@ def _integer(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
+        # A decimal string ("5.00") is refused even when whole: it means another unit or a lossy export.
         try:
             return int(value.strip())
         except ValueError:
-            number = _number(value)
-            if number.is_integer():
-                return int(number)
+            pass
     raise _Invalid(f"expected an integer, got {value!r}")
 
 
@@ -121,7 +140,7 @@ def _date(value: Any) -> date:
 
 def _json(value: Any) -> str:
     try:
-        return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        return _text(value) if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     except (TypeError, ValueError) as error:
         raise _Invalid(f"expected JSON-serialisable data: {error}") from None
 
@@ -178,6 +197,7 @@ class RecordSchema:
         coerce = {**_COERCE, FieldType.TIMESTAMP: _utc_timestamp} if naive_is_utc else _COERCE
         self._plan = [(f.name, f.required or f.name in self.key, coerce[f.type]) for f in self.fields]
         self._names = frozenset(names)
+        self._ordered_names = tuple(names)
 
     @classmethod
     def from_config(
@@ -199,7 +219,7 @@ class RecordSchema:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields)
+        return self._ordered_names
 
     def key_of(self, record: Mapping[str, Any]) -> str:
         return "|".join(str(record.get(k)) for k in self.key)
@@ -225,4 +245,7 @@ class RecordSchema:
         return ValidRecord(values, extra)
 
     def _key_or_none(self, record: Mapping[str, Any]) -> str | None:
-        return self.key_of(record) if self.key else None
+        """The record's key, or None when it has none (a missing key field is not the key "None")."""
+        if not self.key or any(record.get(k) in (None, "") for k in self.key):
+            return None
+        return self.key_of(record)

@@ -29,6 +29,18 @@ def parse_timestamp(value: Any, what: str = "timestamp", *, naive_is_utc: bool =
     Values without a zone are refused unless `naive_is_utc` says the source writes UTC without one
     (NetSuite, ServiceNow).
     """
+    if isinstance(value, str):  # first: what APIs send, parsed for every timestamp field of every record
+        text = value.strip()
+        try:
+            # Python 3.11 reads `Z` and `+0000` (Salesforce's `.000+0000`) itself: the fast path.
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = _with_colon_offset(text, value, what)
+        if parsed.tzinfo is UTC:
+            return parsed
+        if naive_is_utc and parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return require_aware(parsed, what)
     if isinstance(value, datetime):
         if naive_is_utc and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
@@ -38,20 +50,20 @@ def parse_timestamp(value: Any, what: str = "timestamp", *, naive_is_utc: bool =
             return datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):
             raise ConfigError(f"{what}: {value!r} is not a valid Unix timestamp in seconds") from None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
-            text = f"{text[:-2]}:{text[-2:]}"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ConfigError(f"{what}: cannot parse {value!r} as an ISO 8601 timestamp") from None
-        if naive_is_utc and parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return require_aware(parsed, what)
     raise ConfigError(f"{what}: expected a timestamp, got {type(value).__name__}")
+
+
+def _with_colon_offset(text: str, value: str, what: str) -> datetime:
+    """Forms `fromisoformat` refuses as they are but reads once `Z` and `+HHMM` become `+HH:MM`
+    (a date with `Z`, `2024-03-05Z`)."""
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{what}: cannot parse {value!r} as an ISO 8601 timestamp") from None
 
 
 @dataclass(frozen=True, order=True)

@@ -47,16 +47,25 @@ def changed_time(record: Mapping[str, Any], values: Mapping[str, Any], field: st
 
 
 class CursorSpan:
-    """The lowest and highest cursor timestamp seen, as ISO strings."""
+    """The lowest and highest cursor timestamp seen; `low` and `high` give them as ISO strings."""
 
     def __init__(self) -> None:
-        self.low: str | None = None
-        self.high: str | None = None
+        self._low: datetime | None = None
+        self._high: datetime | None = None
 
     def add(self, value: datetime) -> None:
-        stamp = value.isoformat()
-        self.low = stamp if self.low is None or stamp < self.low else self.low
-        self.high = stamp if self.high is None or stamp > self.high else self.high
+        if self._low is None or value < self._low:
+            self._low = value
+        if self._high is None or value > self._high:
+            self._high = value
+
+    @property
+    def low(self) -> str | None:
+        return None if self._low is None else self._low.isoformat()
+
+    @property
+    def high(self) -> str | None:
+        return None if self._high is None else self._high.isoformat()
 
 
 class SaaSToS3Operator(BaseOperator):

@@ -82,6 +82,7 @@ def test_large_reads_go_through_bulk_api(sandbox: Any, admin: Admin) -> None:
         assert sf.last_read_api == "bulk"
     assert len(records) == 6000 == len({r["Id"] for r in records})
     assert all(r["LastName"] for r in records[:100])
+    assert {r["IsDeleted"] for r in records} == {False}, "CSV's 'false' must not read as a delete"
 
 
 def test_incremental_windows_catch_shared_timestamps_and_deletes(

@@ -319,7 +319,7 @@ def test_poison_records_fail_the_schema_naming_the_field(sn: ServiceNowConnector
             except RecordError as error:
                 errors.append(str(error))
     assert len(errors) == sum(local.is_poison("servicenow", "incident", i) for i in range(2000)) > 10
-    priority = [e for e in errors if e == "priority: expected a number, got 'urgent!!'"]
+    priority = [e for e in errors if e == "priority: expected an integer, got 'urgent!!'"]
     number = [e for e in errors if e == "number is required but missing"]
     assert priority and number and len(priority) + len(number) == len(errors)
 

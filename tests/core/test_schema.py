@@ -43,6 +43,7 @@ def test_api_and_csv_shapes_coerce_to_one_canonical_form() -> None:
     [
         ({"AnnualRevenue": "not-a-number"}, "AnnualRevenue: expected a number, got 'not-a-number'"),
         ({"NumberOfEmployees": "12.5"}, "NumberOfEmployees: expected an integer"),
+        ({"NumberOfEmployees": "12.00"}, "NumberOfEmployees: expected an integer, got '12.00'"),
         ({"IsDeleted": "maybe"}, "IsDeleted: expected a boolean"),
         ({"SystemModstamp": "yesterday"}, "SystemModstamp: expected a timestamp"),
         ({"SystemModstamp": None}, "SystemModstamp is required"),
