@@ -29,7 +29,8 @@ Reverse ETL (`include/reverse_etl/<name>.yaml`)::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ from typing import Any
 import yaml
 from airflow.sdk import DAG
 
+from airflow_provider_integrations.connection_types import CONNECTION_TYPES
 from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.notifiers.dlq import default_task_args
 from airflow_provider_integrations.operators.ingest_group import ingest_stream, table_asset
 from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator
@@ -54,27 +57,33 @@ _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 def ingest_dag(path: str | Path) -> DAG:
     """An ingest DAG: one extract -> load -> freshness check group per stream in the file."""
     config = _read(path, INGEST_KEYS, ("dag_id", "system", "connections", "bucket", "streams"))
+    systems = sorted(kind.system for kind in CONNECTION_TYPES)
+    if config["system"] not in systems:
+        raise ConfigError(f"{path}: system {config['system']!r} is not one of {systems}")
     connections = _section(config, "connections", path, {"source", "s3", "snowflake"})
     defaults = _section(config, "defaults", path, STREAM_KEYS - {"stream", "table"}, required=False)
+    lookback = duration(config.get("lookback", "0s"), f"{path}: lookback")
     with _dag(config, path, schedule=config.get("schedule", "@hourly")) as dag:
-        for item in config["streams"]:
+        for item in _items(config, "streams", path):
             stream = {**defaults, **_mapping(item, f"{path}: a stream", STREAM_KEYS, ("stream", "table"))}
-            sla = stream.get("freshness_sla")
-            ingest_stream(
-                conn_id=connections["source"],
-                stream=str(stream["stream"]),
-                target_table=str(stream["table"]),
-                bucket=str(config["bucket"]),
-                prefix=str(config.get("prefix", "raw")),
-                aws_conn_id=connections["s3"],
-                snowflake_conn_id=connections["snowflake"],
-                mode=str(stream.get("mode", "auto")),
-                lookback=duration(config.get("lookback", "0s"), "lookback"),
-                delete_mode=str(stream.get("delete_mode", "soft")),
-                schema_policy=str(stream.get("schema_policy", "add")),
-                freshness_sla=duration(sla, "freshness_sla") if sla else None,
-                dlq_uri=config.get("dlq_uri"),
-            )
+            with _named(f"{path}: stream {stream['stream']!r}"):
+                validate_identifier(str(stream["table"]), "table")
+                sla = stream.get("freshness_sla")
+                ingest_stream(
+                    conn_id=connections["source"],
+                    stream=str(stream["stream"]),
+                    target_table=str(stream["table"]),
+                    bucket=str(config["bucket"]),
+                    prefix=str(config.get("prefix", "raw")),
+                    aws_conn_id=connections["s3"],
+                    snowflake_conn_id=connections["snowflake"],
+                    mode=str(stream.get("mode", "auto")),
+                    lookback=lookback,
+                    delete_mode=str(stream.get("delete_mode", "soft")),
+                    schema_policy=str(stream.get("schema_policy", "add")),
+                    freshness_sla=duration(sla, "freshness_sla") if sla else None,
+                    dlq_uri=config.get("dlq_uri"),
+                )
     return dag
 
 
@@ -83,15 +92,18 @@ def reverse_etl_dag(path: str | Path) -> DAG:
     config = _read(path, SYNC_DAG_KEYS, ("dag_id", "connections", "syncs"))
     connections = _section(config, "connections", path, {"snowflake"})
     tables = config.get("schedule_on_tables")
+    for table in tables or ():
+        validate_identifier(str(table), f"{path}: schedule_on_tables")
     schedule: Any = [table_asset(str(t)) for t in tables] if tables else config.get("schedule")
     if not schedule:
         raise ConfigError(f"{path}: give schedule_on_tables (data-aware) or a schedule")
     with _dag(config, path, schedule=schedule) as dag:
-        for item in config["syncs"]:
+        for item in _items(config, "syncs", path):
             sync = dict(_mapping(item, f"{path}: a sync", None, SYNC_REQUIRED))
-            SnowflakeToSaaSOperator(
-                snowflake_conn_id=connections["snowflake"], dlq_uri=config.get("dlq_uri"), **sync
-            )
+            with _named(f"{path}: sync {sync['task_id']!r}"):
+                SnowflakeToSaaSOperator(
+                    snowflake_conn_id=connections["snowflake"], dlq_uri=config.get("dlq_uri"), **sync
+                )
     return dag
 
 
@@ -110,10 +122,13 @@ def _dag(config: Mapping[str, Any], path: str | Path, *, schedule: Any) -> DAG:
     start = config.get("start_date", date(2026, 1, 1))
     if not isinstance(start, date):
         raise ConfigError(f"{path}: start_date {start!r} is not a date (YYYY-MM-DD)")
+    retries = config.get("retries", 3)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigError(f"{path}: retries must be a whole number of at least 0, got {retries!r}")
     args = default_task_args(
         dlq_uri=config.get("dlq_uri"),
-        retries=int(config.get("retries", 3)),
-        execution_timeout=duration(config.get("execution_timeout", "2h"), "execution_timeout"),
+        retries=retries,
+        execution_timeout=duration(config.get("execution_timeout", "2h"), f"{path}: execution_timeout"),
     )
     return DAG(
         dag_id=str(config["dag_id"]),
@@ -132,6 +147,22 @@ def _read(path: str | Path, allowed: set[str], required: tuple[str, ...]) -> dic
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read DAG config {path}: {error}") from None
     return dict(_mapping(config, str(path), allowed, required))
+
+
+@contextmanager
+def _named(where: str) -> Iterator[None]:
+    """Prefix configuration errors raised inside with where they come from (file and stream or sync)."""
+    try:
+        yield
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _items(config: Mapping[str, Any], name: str, path: str | Path) -> list[Any]:
+    items = config[name]
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{path}: {name} must be a non-empty list, got {items!r}"[:300])
+    return items
 
 
 def _section(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -234,7 +235,7 @@ class NetSuiteConnector(Connector):
             body = {k: v for k, v in record.items() if k != key_field}
             try:
                 response = self.client.request(
-                    "PUT", f"/services/rest/record/v1/{record_type}/eid:{key}", json=body
+                    "PUT", f"/services/rest/record/v1/{record_type}/eid:{quote(key, safe='')}", json=body
                 )
             except (TransientError, PermanentError) as error:
                 outcome = (

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -205,7 +206,7 @@ class StripeConnector(Connector):
         for record in records:
             key = str(record.get(key_field))
             fields = {k: v for k, v in record.items() if k != key_field or operation == "insert"}
-            path = f"/v1/{target}" if operation == "insert" else f"/v1/{target}/{key}"
+            path = f"/v1/{target}" if operation == "insert" else f"/v1/{target}/{quote(key, safe='')}"
             digest = hashlib.sha256(
                 json.dumps([path, fields], sort_keys=True, default=str).encode()
             ).hexdigest()

@@ -232,7 +232,8 @@ class OAuth1Signer:
         pairs += [(_pct(k), _pct(v)) for k, v in oauth_params.items()]
         normalized = "&".join(f"{k}={v}" for k, v in sorted(pairs))
         port = f":{url.port}" if url.port and url.port not in (80, 443) else ""
-        base_url = f"{url.scheme.lower()}://{url.host.lower()}{port}{url.path}"
+        path = url.raw_path.decode("ascii").partition("?")[0]  # as sent, percent-encoded (RFC 5849 3.4.1.2)
+        base_url = f"{url.scheme.lower()}://{url.host.lower()}{port}{path}"
         base = "&".join((method.upper(), _pct(base_url), _pct(normalized)))
         key = f"{_pct(self._consumer[1])}&{_pct(self._token[1])}"
         digest = hmac.new(key.encode(), base.encode(), hashlib.sha256).digest()

@@ -228,6 +228,7 @@ class HttpClient:
         )
         self._buckets: dict[str, TokenBucket] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._last_failure: dict[str, str] = {}
         self.calls = 0
 
     def __enter__(self) -> HttpClient:
@@ -341,7 +342,13 @@ class HttpClient:
     def _send_once(self, request: httpx.Request, read_body: bool, started: float) -> httpx.Response:
         host = request.url.host
         breaker = self.breaker_for(host)
-        breaker.before_call()
+        try:
+            breaker.before_call()
+        except CircuitOpenError as open_error:
+            open_error.system = self.settings.system
+            if host in self._last_failure:
+                open_error.message += f"; last failure: {self._last_failure[host]}"
+            raise
         self._wait_for_bucket(host, started)
         self.calls += 1
         try:
@@ -357,10 +364,9 @@ class HttpClient:
                 ) from exc
             breaker.record_failure()
             kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-            raise TransientError(
-                f"{request.method} {safe_url(request.url)} {kind}: {type(exc).__name__}",
-                system=self.settings.system,
-            ) from exc
+            message = f"{request.method} {safe_url(request.url)} {kind}: {type(exc).__name__}"
+            self._last_failure[host] = message
+            raise TransientError(message, system=self.settings.system) from exc
         self._note_rate_limit_headers(host, response)
         error = self._classify(response)
         if error is None:
@@ -371,6 +377,7 @@ class HttpClient:
         response.close()
         if isinstance(error, TransientError) and not isinstance(error, RateLimitedError):
             breaker.record_failure()
+            self._last_failure[host] = error.message[:200] + (f" [{error.code}]" if error.code else "")
         else:
             breaker.record_success()
         raise error
@@ -436,7 +443,13 @@ def _tls_verification(settings: HttpSettings) -> ssl.SSLContext | bool:
     if not settings.verify_tls:
         return False
     if settings.ca_bundle:
-        return ssl.create_default_context(cafile=settings.ca_bundle)
+        try:
+            return ssl.create_default_context(cafile=settings.ca_bundle)
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(
+                f"ca_bundle {settings.ca_bundle!r} cannot be read as a PEM file of CA certificates: {error}",
+                system=settings.system,
+            ) from None
     return True
 
 

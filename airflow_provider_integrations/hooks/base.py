@@ -38,9 +38,27 @@ class ConnectorHook(BaseHook):
     def get_conn(self) -> Connector:
         if self._connector is None:
             conn = self.get_connection(self.conn_id)
-            extra = dict(conn.extra_dejson)
-            self._connector = self.build(conn, extra, self.streams(extra), self.http_options(extra))
+            try:
+                extra = self._extra(conn)
+                self._connector = self.build(conn, extra, self.streams(extra), self.http_options(extra))
+            except ConfigError as error:
+                if f"connection {self.conn_id!r}" in str(error):
+                    raise
+                raise ConfigError(f"connection {self.conn_id!r}: {error}") from None
         return self._connector
+
+    def _extra(self, conn: Any) -> dict[str, Any]:
+        """The extra as a dict. One that is not a JSON object is refused: Airflow would read it as {}."""
+        if conn.extra:
+            try:
+                parsed = json.loads(conn.extra)
+            except ValueError as error:
+                raise ConfigError(
+                    f"connection {self.conn_id!r}: its extra is not valid JSON ({error})"
+                ) from None
+            if not isinstance(parsed, dict):
+                raise ConfigError(f"connection {self.conn_id!r}: its extra must be a JSON object")
+        return dict(conn.extra_dejson)
 
     def build(
         self, conn: Any, extra: dict[str, Any], streams: dict[str, Stream], http: dict[str, Any]
@@ -61,10 +79,18 @@ class ConnectorHook(BaseHook):
     def http_options(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if extra.get("max_attempts"):
-            options["retry"] = RetryPolicy(max_attempts=int(extra["max_attempts"]))
+            options["retry"] = RetryPolicy(max_attempts=self._number(extra, "max_attempts", int))
         if extra.get("rate_limit_per_second"):
-            options["rate_limit_per_second"] = float(extra["rate_limit_per_second"])
+            options["rate_limit_per_second"] = self._number(extra, "rate_limit_per_second", float)
         return options
+
+    def _number(self, extra: Mapping[str, Any], name: str, kind: type[int] | type[float]) -> Any:
+        try:
+            return kind(extra[name])
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"connection {self.conn_id!r}: extra {name!r} must be a number, got {extra[name]!r}"
+            ) from None
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated call; says clearly what failed. Never shows a secret."""

@@ -53,14 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     data_dir: Path = args.data_dir
 
     if args.command == "up":
+        try:
+            sizes, faults = _sizes(args.sizes), _faults(args.faults)
+        except ValueError as error:
+            print(f"{parser.prog} up: error: {error}", file=sys.stderr)
+            return 2
         ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
-        info = runner.up(
-            data_dir,
-            ports=ports,
-            seed=args.seed,
-            sizes=json.loads(args.sizes),
-            faults=json.loads(args.faults),
-        )
+        info = runner.up(data_dir, ports=ports, seed=args.seed, sizes=sizes, faults=faults)
         print(
             f"sandbox up: S3 {info.s3_url}, Snowflake 127.0.0.1:{info.snowflake_port}, SaaS {info.saas_url}"
         )
@@ -85,6 +84,42 @@ def main(argv: list[str] | None = None) -> int:
     return _serve_saas(
         args.port, args.seed, args.cert, args.key, json.loads(args.sizes), json.loads(args.faults)
     )
+
+
+def _json_object(option: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"{option} is not valid JSON ({error}): {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{option} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _sizes(text: str) -> dict[str, int]:
+    sizes = _json_object("--sizes", text)
+    for name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"--sizes: {name!r} must be a non-negative number of records, got {size!r}")
+    return sizes
+
+
+def _faults(text: str) -> dict[str, dict[str, Any]]:
+    from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile
+    from airflow_provider_integrations.sandbox.emulator.systems import SYSTEMS
+
+    faults = _json_object("--faults", text)
+    systems = sorted(cls.name for cls in SYSTEMS)
+    for system, profile in faults.items():
+        if system not in systems:
+            raise ValueError(f"--faults: unknown system {system!r}; known: {systems}")
+        if not isinstance(profile, dict):
+            raise ValueError(f"--faults: {system} must map to a JSON object, got {type(profile).__name__}")
+        try:
+            FaultProfile.from_json(profile)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"--faults: {system}: {error}") from None
+    return faults
 
 
 def _serve_stores(data_dir: Path, s3_port: int, snowflake_port: int) -> int:
