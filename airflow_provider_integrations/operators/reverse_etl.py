@@ -17,6 +17,7 @@ from airflow_provider_integrations.core.errors import ConfigError, PermanentErro
 from airflow_provider_integrations.core.mapping import validate_mapping
 from airflow_provider_integrations.core.reverse_etl import SyncSpec, SyncSummary, arrived
 from airflow_provider_integrations.core.sql import sync_state as sql
+from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.dlq_config import open_dlq
 from airflow_provider_integrations.hooks.registry import hook_for
 from airflow_provider_integrations.hooks.snowflake_types import column_types
@@ -50,7 +51,9 @@ class SnowflakeToSaaSOperator(BaseOperator):
     refused when that is more than `max_delete_share` of what was delivered) or `delete`. Transient
     per-record failures are retried within the run and otherwise left for the next one; permanent ones go
     to the DLQ and are not sent again until the row changes or the entry is replayed. `dry_run` reports
-    what would be sent and sends nothing. Returns the run's summary (XCom).
+    what would be sent and sends nothing. Rows go in batches of `batch_size`, each sent the way the
+    connector chooses for its size (Salesforce: Collections up to 2,000 records, Bulk API 2.0 above).
+    Returns the run's summary (XCom).
     """
 
     template_fields: Sequence[str] = ("model", "dlq_uri", "state_table")
@@ -68,7 +71,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
         snowflake_conn_id: str = "snowflake_default",
         state_table: str | None = None,
         id_field: str | None = None,
-        batch_size: int = 200,
+        batch_size: int = 10_000,
         max_delete_share: float = 0.1,
         transient_retries: int = 3,
         retry_backoff: float = 1.0,
@@ -81,6 +84,8 @@ class SnowflakeToSaaSOperator(BaseOperator):
     ) -> None:
         kwargs.setdefault("outlets", [destination_asset(conn_id, target)])
         super().__init__(**kwargs)
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(f"mapping must map model columns to destination fields, got {mapping!r}")
         self.spec = SyncSpec(
             target=target,
             key=key,
@@ -97,6 +102,9 @@ class SnowflakeToSaaSOperator(BaseOperator):
         self.conn_id = conn_id
         self.snowflake_conn_id = snowflake_conn_id
         self.state_table = state_table or default_state_table(model, conn_id, target)
+        if "{{" not in self.model + self.state_table:  # templated names are checked when the task runs
+            validate_identifier(self.state_table, "sync state table")
+            sql.model_source(self.model)
         self.retry_backoff = retry_backoff
         self.dry_run = dry_run
         self.dlq_uri = dlq_uri
@@ -162,6 +170,9 @@ class SnowflakeToSaaSOperator(BaseOperator):
     def _sync(self, runs: RunContext, summary: SyncSummary | None = None) -> SyncSummary:
         from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
 
+        # Names are refused before any connection is opened or any SQL runs.
+        validate_identifier(self.state_table, "sync state table")
+        sql.model_source(self.model)
         hook = hook_for(self.conn_id)
         connector = hook.get_conn()
         self._system = connector.system
@@ -255,22 +266,25 @@ class SnowflakeToSaaSOperator(BaseOperator):
         """The plan in batches, read from Snowflake a page at a time; a key seen twice is a model error."""
         previous: str | None = None
         while True:
-            cursor = conn.cursor()
-            cursor.execute(sql.page_of(query, PAGE_ROWS), [previous, previous])
-            names = [d.name.upper() for d in cursor.description]
-            page = 0
-            while batch := cursor.fetchmany(self.spec.batch_size):
-                rows = [dict(zip(names, values, strict=True)) for values in batch]
-                for row in rows:
-                    if row["__KEY"] is None:
-                        raise ConfigError(f"model {self.model} has rows whose key {self.spec.key} is NULL")
-                    if row["__KEY"] == previous:
-                        raise ConfigError(
-                            f"model {self.model} has key {self.spec.key}={previous!r} more than once"
-                        )
-                    previous = row["__KEY"]
-                page += len(rows)
-                yield rows
+            # Each page's cursor is closed before the next: an open one keeps its whole result set.
+            with conn.cursor() as cursor:
+                cursor.execute(sql.page_of(query, PAGE_ROWS), [previous, previous])
+                names = [d.name.upper() for d in cursor.description]
+                page = 0
+                while batch := cursor.fetchmany(self.spec.batch_size):
+                    rows = [dict(zip(names, values, strict=True)) for values in batch]
+                    for row in rows:
+                        if row["__KEY"] is None:
+                            raise ConfigError(
+                                f"model {self.model} has rows whose key {self.spec.key} is NULL"
+                            )
+                        if row["__KEY"] == previous:
+                            raise ConfigError(
+                                f"model {self.model} has key {self.spec.key}={previous!r} more than once"
+                            )
+                        previous = row["__KEY"]
+                    page += len(rows)
+                    yield rows
             if page < PAGE_ROWS:
                 return
 
@@ -444,6 +458,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
 
 PROGRESS_KEY = "sync_progress"
 PAGE_ROWS = 50_000
+STATE_ROWS_PER_STATEMENT = 1_000
 BULK_TRIGGERS = {"salesforce": SalesforceBulkJobTrigger}
 NO_ID = "no destination record is known for key {!r}: it was never synced, so it cannot be {}d"
 
@@ -468,14 +483,17 @@ class _StateWriter:
         self.record([(key, h, None, "inflight", None, False) for key, h in keyed_hashes])
 
     def batch(self, job_id: str, keys: Sequence[str]) -> None:
-        if keys:
-            params = [value for key in keys for value in (key, job_id)]
-            self.cursor.execute(sql.mark_batch(self.table, len(keys)), params)
+        for start in range(0, len(keys), STATE_ROWS_PER_STATEMENT):
+            chunk = keys[start : start + STATE_ROWS_PER_STATEMENT]
+            params = [value for key in chunk for value in (key, job_id)]
+            self.cursor.execute(sql.mark_batch(self.table, len(chunk)), params)
 
     def record(self, outcomes: Sequence[tuple[Any, ...]]) -> None:
         """Outcomes as (key, hash, destination id, status, error, deleted)."""
         for status in sql.OUTCOME_STATUSES:
             rows = [(k, h, d, e, deleted) for k, h, d, st, e, deleted in outcomes if st == status]
-            if rows:
-                params = [value for row in rows for value in row]
-                self.cursor.execute(sql.record_outcomes(self.table, status, len(rows)), params)
+            # Bound values are inlined into the statement text, which Snowflake caps at 1 MB.
+            for start in range(0, len(rows), STATE_ROWS_PER_STATEMENT):
+                chunk = rows[start : start + STATE_ROWS_PER_STATEMENT]
+                params = [value for row in chunk for value in row]
+                self.cursor.execute(sql.record_outcomes(self.table, status, len(chunk)), params)
