@@ -194,10 +194,8 @@ class DLQReplayOperator(BaseOperator):
                 if done:
                     deleted = sync.operation == "delete"
                     rows = [(d.key, parked[d.key], d.result.destination_id, None, deleted) for d in done]
-                    cursor.execute(
-                        sql.record_outcomes(sync.state_table, "success", len(rows)),
-                        [value for row in rows for value in row],
-                    )
+                    for chunk in sql.json_rows(rows):
+                        cursor.execute(sql.record_outcomes(sync.state_table, "success"), [chunk])
                     store.mark([batch[d.key].id for d in done], DLQStatus.REPLAYED, note)
                     report.replayed += [batch[d.key].id for d in done]
                 for item in delivered:

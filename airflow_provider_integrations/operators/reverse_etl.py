@@ -458,7 +458,6 @@ class SnowflakeToSaaSOperator(BaseOperator):
 
 PROGRESS_KEY = "sync_progress"
 PAGE_ROWS = 50_000
-STATE_ROWS_PER_STATEMENT = 1_000
 BULK_TRIGGERS = {"salesforce": SalesforceBulkJobTrigger}
 NO_ID = "no destination record is known for key {!r}: it was never synced, so it cannot be {}d"
 
@@ -473,7 +472,7 @@ def _outcome(item: Delivered, row_hash: str | None, deleted: bool) -> tuple[Any,
 
 
 class _StateWriter:
-    """Writes outcomes into the sync-state table: one MERGE per batch and status."""
+    """Writes outcomes into the sync-state table: a MERGE per status and thousand rows of a batch."""
 
     def __init__(self, conn: Any, table: str) -> None:
         self.cursor = conn.cursor()
@@ -483,17 +482,12 @@ class _StateWriter:
         self.record([(key, h, None, "inflight", None, False) for key, h in keyed_hashes])
 
     def batch(self, job_id: str, keys: Sequence[str]) -> None:
-        for start in range(0, len(keys), STATE_ROWS_PER_STATEMENT):
-            chunk = keys[start : start + STATE_ROWS_PER_STATEMENT]
-            params = [value for key in chunk for value in (key, job_id)]
-            self.cursor.execute(sql.mark_batch(self.table, len(chunk)), params)
+        for rows in sql.json_rows(((key,) for key in keys), ("K",)):
+            self.cursor.execute(sql.mark_batch(self.table), [rows, job_id])
 
     def record(self, outcomes: Sequence[tuple[Any, ...]]) -> None:
         """Outcomes as (key, hash, destination id, status, error, deleted)."""
         for status in sql.OUTCOME_STATUSES:
-            rows = [(k, h, d, e, deleted) for k, h, d, st, e, deleted in outcomes if st == status]
-            # Bound values are inlined into the statement text, which Snowflake caps at 1 MB.
-            for start in range(0, len(rows), STATE_ROWS_PER_STATEMENT):
-                chunk = rows[start : start + STATE_ROWS_PER_STATEMENT]
-                params = [value for row in chunk for value in row]
-                self.cursor.execute(sql.record_outcomes(self.table, status, len(chunk)), params)
+            chosen = ((k, h, d, e, deleted) for k, h, d, st, e, deleted in outcomes if st == status)
+            for rows in sql.json_rows(chosen):
+                self.cursor.execute(sql.record_outcomes(self.table, status), [rows])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -35,3 +36,45 @@ def test_a_plan_against_a_never_written_state_table_is_read_in_bounded_pages(sno
     assert [len(page) for page in pages] == [64] * 15 + [40]
     keys = [key for page in pages for key in page]
     assert keys == sorted(keys) and len(set(keys)) == 1000
+
+
+def test_outcome_rows_are_chunked_by_rows_and_bytes_with_nulls_left_out() -> None:
+    rows = [(f"k{i}", "h", None, 'it\'s "bad"' if i == 3 else None, i == 2) for i in range(5)]
+    chunks = [json.loads(c) for c in sync_state.json_rows(rows, max_rows=2)]
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert chunks[0][0] == {"K": "k0", "H": "h", "DEL": False}, "a NULL is a missing key, not JSON null"
+    assert chunks[1] == [
+        {"K": "k2", "H": "h", "DEL": True},
+        {"K": "k3", "H": "h", "E": 'it\'s "bad"', "DEL": False},
+    ]
+    assert [len(json.loads(c)) for c in sync_state.json_rows(rows, max_bytes=1)] == [1] * 5, (
+        "a row over the byte budget goes alone"
+    )
+    sizes = [len(c) for c in sync_state.json_rows(rows * 200, max_rows=10**6, max_bytes=5_000)]
+    assert len(sizes) > 1 and max(sizes) <= 5_000
+    assert list(sync_state.json_rows([])) == []
+
+
+def test_outcomes_bound_as_one_json_value_reach_the_state_as_written(snowflake_conn: Any) -> None:
+    state = f"STATE_{uuid.uuid4().hex[:8].upper()}"
+    error = 'FIELD_CUSTOM_VALIDATION_EXCEPTION: it\'s "wrong"; DROP TABLE x; -- \\ \n next line'
+    rows = [(f"k{i:04d}", f"h{i}", f"001{i}" if i % 2 else None, None, False) for i in range(2500)]
+    with snowflake_conn.cursor() as cursor:
+        cursor.execute(sync_state.create_state(state))
+        for chunk in sync_state.json_rows(rows):
+            cursor.execute(sync_state.record_outcomes(state, "success"), [chunk])
+        failed = [("k0001", "h1-new", None, error, False), ("k9999", "h-new", None, error, False)]
+        for chunk in sync_state.json_rows(failed):
+            cursor.execute(sync_state.record_outcomes(state, "dead_letter"), [chunk])
+        for chunk in sync_state.json_rows([("k0003",), ("k0004",)], ("K",)):
+            cursor.execute(sync_state.mark_batch(state), [chunk, "750job"])
+        cursor.execute(
+            f'SELECT "SYNC_KEY", "SYNCED_HASH", "DEST_ID", "FAILED_HASH", "LAST_ERROR", "DELETED", '
+            f'"INFLIGHT_BATCH", "LAST_STATUS" FROM "{state}" ORDER BY 1'
+        )
+        found = {row[0]: row[1:] for row in cursor.fetchall()}
+    assert len(found) == 2501
+    assert found["k0000"] == ("h0", None, None, None, False, None, "success"), "NULL stays NULL"
+    assert found["k0001"] == ("h1", "0011", "h1-new", error, False, None, "dead_letter")
+    assert found["k9999"] == (None, None, "h-new", error, None, None, "dead_letter")
+    assert [k for k, row in found.items() if row[5] == "750job"] == ["k0003", "k0004"]

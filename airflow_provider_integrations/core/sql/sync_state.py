@@ -8,8 +8,10 @@ The plan is computed inside Snowflake: unchanged rows never leave the warehouse.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
@@ -138,9 +140,47 @@ _INSERTS = {
 OUTCOME_STATUSES = tuple(_SETS)
 
 
-def record_outcomes(state: str, status: str, rows: int) -> str:
-    """MERGE `rows` outcomes of one status into the state; bind 5 values per row:
-    key, hash, destination id, error, deleted.
+OUTCOME_FIELDS = ("K", "H", "D", "E", "DEL")
+"""What one outcome row carries: key, hash, destination id, error, deleted."""
+ROWS_PER_STATEMENT = 1_000
+BYTES_PER_STATEMENT = 512_000
+"""A bound value is inlined into the statement text, which Snowflake caps at 1 MB."""
+
+
+def json_rows(
+    rows: Iterable[Sequence[Any]],
+    names: Sequence[str] = OUTCOME_FIELDS,
+    *,
+    max_rows: int = ROWS_PER_STATEMENT,
+    max_bytes: int = BYTES_PER_STATEMENT,
+) -> Iterator[str]:
+    """`rows` as JSON arrays of objects keyed by `names`, each array one statement's bound value.
+
+    A NULL is left out of its object: a missing key reads as SQL NULL, where a JSON null would not.
+    One statement parses one string however many rows it carries, so a batch costs a few statements.
+    """
+    chunk: list[str] = []
+    size = 1  # "[", then each item with the "," or "]" after it
+    for row in rows:
+        item = json.dumps({n: v for n, v in zip(names, row, strict=True) if v is not None}, default=str)
+        if chunk and (len(chunk) == max_rows or size + len(item) + 1 > max_bytes):
+            yield f"[{','.join(chunk)}]"
+            chunk, size = [], 1
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        yield f"[{','.join(chunk)}]"
+
+
+def _from_json(fields: Sequence[tuple[str, str]]) -> str:
+    """A relation of the rows in one bound JSON array (see `json_rows`)."""
+    columns = ", ".join(f'f.VALUE:"{name}"::{kind} AS "{name}"' for name, kind in fields)
+    return f'SELECT {columns} FROM (SELECT PARSE_JSON(%s) AS "J") j, LATERAL FLATTEN(INPUT => j."J") f'
+
+
+def record_outcomes(state: str, status: str) -> str:
+    """MERGE outcomes of one status into the state; bind one `json_rows` array of outcomes
+    (key, hash, destination id, error, deleted).
 
     `success` advances SYNCED_HASH and clears a parked failure; `dead_letter` parks the hash in
     FAILED_HASH; `pending` (a transient failure: it may have arrived) and `inflight` (about to be sent)
@@ -148,13 +188,8 @@ def record_outcomes(state: str, status: str, rows: int) -> str:
     """
     if status not in _SETS:
         raise ConfigError(f"unknown sync outcome {status!r}")
-    if rows < 1:
-        raise ConfigError("record_outcomes needs at least one row")
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * rows)
-    source = (
-        'SELECT COLUMN1 AS "K", COLUMN2 AS "H", COLUMN3 AS "D", COLUMN4 AS "E", COLUMN5 AS "DEL" '
-        f"FROM VALUES {values}"
-    )
+    kinds = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BOOLEAN")
+    source = _from_json(tuple(zip(OUTCOME_FIELDS, kinds, strict=True)))
     last = "" if status == "inflight" else f", \"LAST_STATUS\" = '{status}'"
     columns, inserted = _INSERTS[status]
     last_insert = ("", "") if status == "inflight" else (', "LAST_STATUS"', f", '{status}'")
@@ -166,14 +201,12 @@ def record_outcomes(state: str, status: str, rows: int) -> str:
     )
 
 
-def mark_batch(state: str, rows: int) -> str:
-    """Record which bulk job carries in-flight keys; bind (key, job id) per row."""
-    if rows < 1:
-        raise ConfigError("mark_batch needs at least one row")
-    values = ", ".join(["(%s, %s)"] * rows)
+def mark_batch(state: str) -> str:
+    """Record which bulk job carries in-flight keys; bind a `json_rows` array of the keys (names `("K",)`),
+    then the job id."""
     return (
-        f'MERGE INTO {quote(state)} t USING (SELECT COLUMN1 AS "K", COLUMN2 AS "B" FROM VALUES {values}) s '
-        'ON t."SYNC_KEY" = s."K" WHEN MATCHED THEN UPDATE SET "INFLIGHT_BATCH" = s."B"'
+        f"MERGE INTO {quote(state)} t USING ({_from_json([('K', 'VARCHAR')])}) s "
+        'ON t."SYNC_KEY" = s."K" WHEN MATCHED THEN UPDATE SET "INFLIGHT_BATCH" = %s'
     )
 
 

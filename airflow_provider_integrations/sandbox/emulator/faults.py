@@ -1,8 +1,9 @@
 """Fault profiles and counters: what goes wrong, reproducibly from a seed, and what was served.
 
 Request faults are decided by (seed, system, request number since the profile was set), so the same
-sequence of calls meets the same faults whatever the system served before. Poison records are decided by (seed, stream, record index) and write failures by
-(seed, record key, attempt), so they do not depend on the order of calls at all.
+sequence of calls meets the same faults whatever the system served before. Poison records are decided
+by (seed, stream, record index) and write failures by (seed, record key, attempt), so they do not
+depend on the order of calls at all.
 """
 
 from __future__ import annotations
