@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow_provider_integrations.core.errors import ConfigError, RecordError
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
@@ -169,12 +169,20 @@ class Field:
         object.__setattr__(self, "type", FieldType(self.type))
 
 
-@dataclass(frozen=True)
 class ValidRecord:
     """A record that met its schema: coerced values of the declared fields, and undeclared extras."""
 
-    values: dict[str, Any]
-    extra: dict[str, Any]
+    __slots__ = ("_names", "_record", "values")
+
+    def __init__(self, values: dict[str, Any], record: Mapping[str, Any], names: frozenset[str]) -> None:
+        self.values = values
+        self._record = record
+        self._names = names
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The fields the schema does not declare, found when asked: most callers never ask."""
+        return {k: v for k, v in self._record.items() if k not in self._names}
 
 
 class RecordSchema:
@@ -195,8 +203,13 @@ class RecordSchema:
         if missing:
             raise ConfigError(f"key fields {missing} are not in the schema")
         coerce = {**_COERCE, FieldType.TIMESTAMP: _utc_timestamp} if naive_is_utc else _COERCE
-        self._plan = [(f.name, f.required or f.name in self.key, coerce[f.type]) for f in self.fields]
         self._names = frozenset(names)
+        self._coerce = _compile(
+            [(f.name, coerce[f.type], f.type is FieldType.STRING) for f in self.fields],
+            required={f.name for f in self.fields if f.required} - set(self.key),
+            key=set(self.key),
+            fail=self._fail,
+        )
         self._ordered_names = tuple(names)
 
     @classmethod
@@ -229,23 +242,48 @@ class RecordSchema:
 
         A `deleted` record may be a bare marker (key and cursor only): only its key fields are required.
         """
-        values: dict[str, Any] = {}
-        for name, required, coerce in self._plan:
-            raw = record.get(name)
-            if raw is None or raw == "":
-                if required and (not deleted or name in self.key):
-                    raise RecordError(f"{name} is required but missing", record_key=self._key_or_none(record))
-                values[name] = None
-                continue
-            try:
-                values[name] = coerce(raw)
-            except _Invalid as error:
-                raise RecordError(f"{name}: {error}", record_key=self._key_or_none(record)) from None
-        extra = {k: v for k, v in record.items() if k not in self._names}
-        return ValidRecord(values, extra)
+        return ValidRecord(self._coerce(record, deleted), record, self._names)
+
+    def _fail(self, record: Mapping[str, Any], message: str) -> NoReturn:
+        raise RecordError(message, record_key=self._key_or_none(record))
 
     def _key_or_none(self, record: Mapping[str, Any]) -> str | None:
         """The record's key, or None when it has none (a missing key field is not the key "None")."""
         if not self.key or any(record.get(k) in (None, "") for k in self.key):
             return None
         return self.key_of(record)
+
+
+def _compile(
+    fields: list[tuple[str, Callable[[Any], Any], bool]],
+    *,
+    required: set[str],
+    key: set[str],
+    fail: Callable[[Mapping[str, Any], str], NoReturn],
+) -> Callable[[Mapping[str, Any], bool], dict[str, Any]]:
+    """One function, written out field by field, that coerces a record to the schema.
+
+    Every record of every extract passes through it: unrolled, with plain ASCII text kept as it is
+    without a call, it costs about half of a loop over the fields (as dataclasses builds `__init__`).
+    """
+    scope: dict[str, Any] = {"_Invalid": _Invalid, "fail": fail}
+    lines = ["def coerce(record, deleted):", "    get = record.get"]
+    for i, (name, coerce, is_text) in enumerate(fields):
+        scope[f"c{i}"], scope[f"n{i}"] = coerce, name
+        lines += [f"    v{i} = get(n{i})", f'    if v{i} is None or v{i} == "":']
+        if name in key:
+            lines.append(f'        fail(record, n{i} + " is required but missing")')
+        elif name in required:
+            lines.append(f'        if not deleted: fail(record, n{i} + " is required but missing")')
+        lines.append(f"        v{i} = None")
+        if is_text:
+            lines.append(f"    elif v{i}.__class__ is str and v{i}.isascii(): pass")
+        lines += [
+            "    else:",
+            f"        try: v{i} = c{i}(v{i})",
+            f'        except _Invalid as error: fail(record, f"{{n{i}}}: {{error}}")',
+        ]
+    lines.append("    return {" + ", ".join(f"n{i}: v{i}" for i in range(len(fields))) + "}")
+    exec("\n".join(lines), scope)  # noqa: S102 - the source is built from this schema's field indexes only
+    compiled: Callable[[Mapping[str, Any], bool], dict[str, Any]] = scope["coerce"]
+    return compiled
