@@ -21,7 +21,9 @@ time (UTC when it has no offset). Replay triggers the DAG ``integrations_dlq_rep
 Who may do what is decided by Airflow's auth manager for the caller's own token (``Authorization:
 Bearer``) or the UI's session cookie:
 
-- every route needs a signed-in user (401 otherwise);
+- every route needs a signed-in user: a request without a token, or with an expired, forged, unsigned
+  (``alg: none``) or wrongly signed one, gets 401 with ``WWW-Authenticate: Bearer`` (Airflow's own API
+  answers 403 to a token it cannot verify; a caller that is not signed in is told to sign in here);
 - an entry is visible to users who may read the runs of the DAG that wrote it; entries written outside
   a DAG need that right on all DAGs. Entries a user may not see are left out of lists and are 404s;
 - resolving needs the right to edit those runs; replaying needs the right to trigger
@@ -48,7 +50,13 @@ import jinja2
 from airflow.api.common.trigger_dag import trigger_dag
 from airflow.api_fastapi.app import API_ROOT_PATH, get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag, requires_authenticated
+from airflow.api_fastapi.core_api.security import (
+    GetUserDep,
+    bearer_scheme,
+    get_user,
+    requires_access_dag,
+    requires_authenticated,
+)
 from airflow.api_fastapi.logging.decorators import action_logging
 from airflow.exceptions import DagNotFound, DagRunAlreadyExists
 from airflow.models.dag import DagModel
@@ -57,6 +65,7 @@ from airflow.utils.session import create_session
 from airflow.utils.types import DagRunTriggeredByType
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from airflow_provider_integrations.core.dlq import DLQEntry, DLQFilter, DLQStatus, DLQStore, SqlDLQStore
@@ -96,6 +105,30 @@ app = FastAPI(
     redoc_url=None,
     openapi_url=None,
 )
+
+
+async def signed_in_user(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> BaseUser:
+    """Airflow's user for the request; a token Airflow cannot verify is a 401 here, not a 403.
+
+    Airflow's ``get_user`` only authenticates (permissions are checked elsewhere), so every refusal it
+    makes means "not signed in": a missing, expired, forged or unsigned token.
+    """
+    try:
+        return await get_user(request, None, bearer)
+    except HTTPException as refused:
+        if refused.status_code in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "sign in to Airflow: the request carries no valid token",
+                headers={"WWW-Authenticate": "Bearer"},
+            ) from None
+        raise
+
+
+app.dependency_overrides[get_user] = signed_in_user
 
 
 @contextmanager

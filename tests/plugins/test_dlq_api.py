@@ -98,6 +98,57 @@ def test_every_route_refuses_a_request_without_a_user(
     assert airflow_api.store().get(entry_id).status == DLQStatus.NEW  # type: ignore[union-attr]
 
 
+def _forged_tokens(airflow_api: AirflowApi) -> dict[str, str]:
+    """Tokens the server must not accept: tampered claims, unsigned, signed with another key, expired."""
+    import base64
+    import time
+
+    import jwt
+
+    real = airflow_api.token("viewer")
+    header, claims, signature = real.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+
+    def encoded(part: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+
+    promoted = {**payload, "sub": "admin", "role": "ADMIN"}
+    right_key = airflow_api.env["AIRFLOW__API_AUTH__JWT_SECRET"]
+    expired = {**payload, "iat": int(time.time()) - 7200, "nbf": int(time.time()) - 7200}
+    expired["exp"] = int(time.time()) - 3600
+    return {
+        "tampered claims": f"{header}.{encoded(promoted)}.{signature}",
+        "alg none": f"{encoded({'alg': 'none', 'typ': 'JWT'})}.{encoded(promoted)}.",
+        "wrong key": jwt.encode(promoted, "another-key-" * 6, algorithm="HS512"),
+        "expired": jwt.encode(expired, right_key, algorithm="HS512"),
+        "garbage": "not-a-token",
+    }
+
+
+def test_forged_unsigned_and_expired_tokens_are_401_as_documented(
+    airflow_api: AirflowApi, entries: dict[str, Any]
+) -> None:
+    entry_id = entries["a"].id
+    for name, token in _forged_tokens(airflow_api).items():
+        for how in ("bearer", "cookie"):
+            with airflow_api.client(None) as caller:
+                if how == "bearer":
+                    caller.headers["Authorization"] = f"Bearer {token}"
+                else:
+                    caller.cookies.set("_token", token)
+                for answer in (
+                    caller.get("/dead-letters/api/entries"),
+                    caller.get(f"/dead-letters/entries/{entry_id}"),
+                    caller.post(f"/dead-letters/api/entries/{entry_id}/replay", json={}, headers=CSRF),
+                    caller.post("/dead-letters/api/resolve", json={"entry_ids": [entry_id]}, headers=CSRF),
+                ):
+                    assert answer.status_code == 401, (name, how, answer.request.url, answer.text)
+                    assert answer.headers["www-authenticate"] == "Bearer", (name, how)
+    assert airflow_api.store().get(entry_id).status == DLQStatus.NEW  # type: ignore[union-attr]
+    with airflow_api.client("viewer") as viewer:
+        assert viewer.get("/dead-letters/api/entries").status_code == 200
+
+
 def test_the_ui_cookie_signs_the_user_in(airflow_api: AirflowApi, entries: dict[str, Any]) -> None:
     with airflow_api.client(None) as browser:
         browser.cookies.set("_token", airflow_api.token("viewer"))
