@@ -5,7 +5,11 @@ exponential backoff, a cap per wait and an overall deadline; `Retry-After` and `
 honoured. Each host has a token bucket and a circuit breaker. Only requests that are safe to repeat are
 retried: idempotent methods, requests carrying an idempotency key, or calls the caller marks idempotent
 (a read-only POST such as a query). An unsafe request is repeated only when the server provably did not
-process it (429 or a failed connect).
+process it (429, or no connection was ever made: a failed connect, the pool's or the proxy's refusal).
+
+Every exception httpx raises, while sending or while the caller reads a streamed body, leaves this module
+as an error of the tree (`transport_error` decides which), naming the method, host and path, never the
+query string.
 """
 
 from __future__ import annotations
@@ -49,6 +53,20 @@ from airflow_provider_integrations.core.resilience import (
 log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+HTTPX_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.CookieConflict,
+    httpx.StreamError,
+)
+"""Every exception class httpx raises derives from one of these."""
+_NEVER_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+)
+"""Failures before a connection to the server existed: the request cannot have been processed."""
 _EPOCH_THRESHOLD = 1_000_000_000
 
 
@@ -171,6 +189,38 @@ def default_error_for(response: httpx.Response, system: str) -> IntegrationError
     return error_for_status(response, message, system=system, code=f"HTTP {status}")
 
 
+def transport_error(error: Exception, request: httpx.Request, system: str) -> IntegrationError:
+    """The error tree's name for an exception httpx raised while sending `request` or reading its reply.
+
+    Transient where another attempt can help (timeouts, broken connections, a reply cut short or garbled
+    on the way, a proxy that failed); a request httpx itself cannot send or a URL it cannot use is
+    permanent or a configuration error. The message names method, host and path, and the exception's
+    type, never its text (which can hold the full URL and its query string).
+    """
+    where = f"{request.method} {safe_url(request.url)}"
+    kind = type(error).__name__
+    if _tls_refused(error):
+        return ConfigError(
+            f"TLS verification of {safe_url(request.url)} failed: {_root_cause(error)}; "
+            "give the server's CA bundle (ca_bundle) rather than turning verification off",
+            system=system,
+        )
+    if isinstance(error, httpx.TimeoutException):
+        return TransientError(f"{where} timed out: {kind}", system=system)
+    if isinstance(error, httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError):
+        return TransientError(f"{where} connection failed: {kind}", system=system)
+    if isinstance(error, httpx.DecodingError):
+        return TransientError(f"{where}: the reply could not be decoded: {kind}", system=system)
+    if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return ConfigError(f"{where}: the URL cannot be requested: {kind}", system=system)
+    if isinstance(error, httpx.HTTPStatusError):
+        status = error.response.status_code
+        return error_for_status(
+            error.response, f"{where} answered {status}", system=system, code=f"HTTP {status}"
+        )
+    return PermanentError(f"{where} cannot be sent or read as HTTP: {kind}", system=system)
+
+
 def safe_url(url: httpx.URL) -> str:
     """A URL fit for logs and errors: no query string, no user info."""
     port = f":{url.port}" if url.port else ""
@@ -261,7 +311,7 @@ class HttpClient:
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send a request and read its body, retrying as the class describes."""
-        request = self._client.build_request(
+        request = self._build(
             method, url, params=params, json=json, content=content, data=data, headers=headers
         )
         return self._retrying(request, idempotent, read_body=True)
@@ -279,13 +329,29 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> Iterator[httpx.Response]:
-        """Open a response whose body is read by the caller (`iter_bytes`, `iter_lines`)."""
-        request = self._client.build_request(method, url, params=params, headers=headers)
+        """Open a response whose body is read by the caller (`iter_bytes`, `iter_lines`).
+
+        A failure while the body is read raises the error tree's error (`transport_error`): the caller
+        decides whether what it already read can be kept and the rest read again.
+        """
+        request = self._build(method, url, params=params, headers=headers)
         response = self._retrying(request, idempotent, read_body=False)
         try:
             yield response
+        except HTTPX_ERRORS as error:
+            self.breaker_for(request.url.host).record_failure()
+            raise transport_error(error, request, self.settings.system) from error
         finally:
             response.close()
+
+    def _build(self, method: str, url: str, **parts: Any) -> httpx.Request:
+        try:
+            return self._client.build_request(method, url, **parts)
+        except HTTPX_ERRORS as error:
+            raise ConfigError(
+                f"{method} request to {self.settings.base_url} cannot be built: {type(error).__name__}",
+                system=self.settings.system,
+            ) from error
 
     def _retrying(self, request: httpx.Request, idempotent: bool | None, read_body: bool) -> httpx.Response:
         policy = self.settings.retry
@@ -355,18 +421,12 @@ class HttpClient:
             response = self._client.send(request, stream=True)
             if read_body or response.status_code >= 400:
                 response.read()
-        except httpx.TransportError as exc:
-            if _tls_refused(exc):
-                raise ConfigError(
-                    f"TLS verification of {safe_url(request.url)} failed: {_root_cause(exc)}; "
-                    "give the server's CA bundle (ca_bundle) rather than turning verification off",
-                    system=self.settings.system,
-                ) from exc
-            breaker.record_failure()
-            kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-            message = f"{request.method} {safe_url(request.url)} {kind}: {type(exc).__name__}"
-            self._last_failure[host] = message
-            raise TransientError(message, system=self.settings.system) from exc
+        except HTTPX_ERRORS as exc:
+            failed = transport_error(exc, request, self.settings.system)
+            if isinstance(failed, TransientError):
+                breaker.record_failure()
+                self._last_failure[host] = failed.message
+            raise failed from exc
         self._note_rate_limit_headers(host, response)
         error = self._classify(response)
         if error is None:
@@ -471,4 +531,4 @@ def _worth_retrying(error: BaseException, safe_to_repeat: bool) -> bool:
         return False
     if safe_to_repeat or isinstance(error, RateLimitedError):
         return True
-    return isinstance(error.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
+    return isinstance(error.__cause__, _NEVER_SENT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from airflow_provider_integrations.core.errors import (
     AuthError,
     CircuitOpenError,
     ConfigError,
+    IntegrationError,
     PermanentError,
     RateLimitedError,
     TransientError,
@@ -302,3 +304,115 @@ def test_rate_limit_reset_reads_deltas_and_epochs() -> None:
     assert rate_limit_reset_in({"x-ratelimit-reset": "12"}, now=now) == 12
     assert rate_limit_reset_in({"x-ratelimit-reset": str(now + 40)}, now=now) == 40
     assert rate_limit_reset_in({}, now=now) is None
+
+
+SECRET = "sk_live_never_in_errors"
+
+
+def _httpx_exception_classes() -> list[type[Exception]]:
+    """Every exception class httpx exports, found by walking the package: a new kind shows up here."""
+    found = {
+        value
+        for value in vars(httpx).values()
+        if isinstance(value, type) and issubclass(value, Exception) and value.__module__.startswith("httpx")
+    }
+    assert httpx.RemoteProtocolError in found and httpx.PoolTimeout in found and httpx.DecodingError in found
+    return sorted(found, key=lambda cls: cls.__name__)
+
+
+def _instance(kind: type[Exception], request: httpx.Request) -> Exception:
+    if issubclass(kind, httpx.HTTPStatusError):
+        return kind("status", request=request, response=httpx.Response(418, request=request))
+    if issubclass(kind, httpx.RequestError):
+        return kind(f"failed for {request.url}", request=request)
+    try:
+        return kind(f"failed for {request.url}")
+    except TypeError:  # the stream errors take no message
+        return kind()
+
+
+def _raising_client(kind: type[Exception], *, mid_body: bool = False) -> HttpClient:
+    class BrokenBody(httpx.SyncByteStream):
+        def __init__(self, request: httpx.Request) -> None:
+            self.request = request
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"first,"
+            raise _instance(kind, self.request)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if mid_body:
+            return httpx.Response(200, stream=BrokenBody(request))
+        raise _instance(kind, request)
+
+    retry = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0, deadline=5)
+    settings = HttpSettings(base_url="https://api.example.test", system="testsys", retry=retry)
+    return HttpClient(settings, transport=httpx.MockTransport(handler), sleep=lambda _: None)
+
+
+@pytest.mark.parametrize("kind", _httpx_exception_classes(), ids=lambda cls: cls.__name__)
+def test_every_httpx_exception_maps_into_the_error_tree(kind: type[Exception]) -> None:
+    with _raising_client(kind) as client, pytest.raises(IntegrationError) as err:
+        client.request("GET", "/v1/things", params={"api_key": SECRET})
+    assert "api.example.test" in str(err.value) and SECRET not in str(err.value)
+    assert isinstance(err.value.__cause__, kind), "the original error stays attached as the cause"
+
+    with (
+        _raising_client(kind, mid_body=True) as client,
+        pytest.raises(IntegrationError) as err,
+        client.stream("GET", "/v1/things", params={"api_key": SECRET}) as response,
+    ):
+        b"".join(response.iter_bytes())
+    assert "api.example.test" in str(err.value) and SECRET not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        (httpx.RemoteProtocolError, TransientError),
+        (httpx.ReadError, TransientError),
+        (httpx.WriteError, TransientError),
+        (httpx.ConnectError, TransientError),
+        (httpx.CloseError, TransientError),
+        (httpx.ReadTimeout, TransientError),
+        (httpx.WriteTimeout, TransientError),
+        (httpx.ConnectTimeout, TransientError),
+        (httpx.PoolTimeout, TransientError),
+        (httpx.ProxyError, TransientError),
+        (httpx.DecodingError, TransientError),
+        (httpx.LocalProtocolError, PermanentError),
+        (httpx.TooManyRedirects, PermanentError),
+        (httpx.StreamConsumed, PermanentError),
+        (httpx.UnsupportedProtocol, ConfigError),
+        (httpx.InvalidURL, ConfigError),
+    ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
+)
+def test_transport_errors_are_transient_only_where_a_retry_can_help(
+    kind: type[Exception], expected: type[IntegrationError]
+) -> None:
+    with _raising_client(kind) as client, pytest.raises(IntegrationError) as err:
+        client.request("GET", "/v1/things")
+    assert type(err.value) is expected
+    assert err.value.system == "testsys" and kind.__name__ in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "repeated"),
+    [
+        (httpx.ConnectError, True),
+        (httpx.ConnectTimeout, True),
+        (httpx.PoolTimeout, True),
+        (httpx.ProxyError, True),
+        (httpx.RemoteProtocolError, False),
+        (httpx.ReadTimeout, False),
+        (httpx.WriteError, False),
+    ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
+)
+def test_an_unsafe_request_is_repeated_only_when_it_provably_never_left(
+    kind: type[Exception], repeated: bool
+) -> None:
+    with _raising_client(kind) as client, pytest.raises(TransientError):
+        client.request("POST", "/v1/things", json={"a": 1})
+    assert client.calls == (2 if repeated else 1)
