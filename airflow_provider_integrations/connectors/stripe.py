@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -29,6 +28,14 @@ from airflow_provider_integrations.core.http import (
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import CursorPaginator, Page, paginate
+from airflow_provider_integrations.core.url_paths import (
+    FREE_TEXT,
+    STRIPE_RESOURCE,
+    SegmentShape,
+    name_segment,
+    segment,
+    stripe_id,
+)
 from airflow_provider_integrations.core.watermark import Window
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,13 @@ SYSTEM = "stripe"
 PAGE = 100
 EVENT_RETENTION = timedelta(days=30)
 RETENTION_MARGIN = timedelta(hours=1)
+ID_PREFIXES: Mapping[str, str] = {
+    "customers": "cus",
+    "charges": "ch",
+    "invoices": "in",
+    "subscriptions": "sub",
+}
+"""The prefix of the ids Stripe gives each resource's objects; ids of other resources are encoded as text."""
 
 
 def _customer_fields() -> dict[str, DestinationField]:
@@ -154,8 +168,10 @@ class StripeConnector(Connector):
 
     def read(self, stream: str, window: Window | None = None) -> Iterator[dict[str, Any]]:
         spec = self.stream(stream)
+        source = name_segment(spec.source, f"stream {stream!r} source", STRIPE_RESOURCE, system=SYSTEM)
+        path = f"/v1/{source}"
         if window is None:
-            yield from self._list(f"/v1/{spec.source}", {})
+            yield from self._list(path, {})
             return
         if window.start < self._now() - EVENT_RETENTION + RETENTION_MARGIN:
             log.warning(
@@ -163,7 +179,7 @@ class StripeConnector(Connector):
                 stream,
                 window.start.isoformat(),
             )
-            yield from self._list(f"/v1/{spec.source}", {})
+            yield from self._list(path, {})
             return
         event_object = str(spec.options.get("event_object", spec.source.rstrip("s")))
         params = {
@@ -200,17 +216,23 @@ class StripeConnector(Connector):
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str = "id"
     ) -> Iterator[WriteResult]:
         """`update` posts changes to `/v1/<target>/<id>`; `insert` creates. Each call has an idempotency
-        key derived from the record, so a retried task replays instead of writing twice."""
+        key derived from the record, so a retried task replays instead of writing twice. An id that is
+        not of the form Stripe gives `target`'s objects (`cus_...` for customers), or could change the
+        path, fails its record (code `INVALID_PATH_SEGMENT`) unsent."""
         if operation not in ("update", "insert"):
             raise ConfigError(f"stripe supports update and insert writes, not {operation!r}")
+        base = f"/v1/{name_segment(target, 'write target', STRIPE_RESOURCE, system=SYSTEM)}"
+        shape: SegmentShape = stripe_id(ID_PREFIXES[target]) if target in ID_PREFIXES else FREE_TEXT
         for record in records:
             key = str(record.get(key_field))
             fields = {k: v for k, v in record.items() if k != key_field or operation == "insert"}
-            path = f"/v1/{target}" if operation == "insert" else f"/v1/{target}/{quote(key, safe='')}"
-            digest = hashlib.sha256(
-                json.dumps([path, fields], sort_keys=True, default=str).encode()
-            ).hexdigest()
             try:
+                path = base
+                if operation == "update":
+                    path += "/" + segment(record.get(key_field), key_field, shape, system=SYSTEM)
+                digest = hashlib.sha256(
+                    json.dumps([path, fields], sort_keys=True, default=str).encode()
+                ).hexdigest()
                 response = self.client.request(
                     "POST",
                     path,

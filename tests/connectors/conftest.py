@@ -58,3 +58,7 @@ class Admin:
         """Undo every change made to a stream inside the block (the stream is regenerated)."""
         with self.sized(system, stream, self.size(system, stream)):
             yield
+
+
+PATH_BREAKERS = (".", "..", "a/b", "x?y", "%2F", "", "line\nbreak")
+"""Keys that, placed in a URL path unchecked, would name another resource (or none)."""

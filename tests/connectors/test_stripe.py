@@ -13,7 +13,7 @@ from airflow_provider_integrations.connectors.stripe import StripeConnector, Str
 from airflow_provider_integrations.core.errors import RecordError
 from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.watermark import Window
-from tests.connectors.conftest import Admin
+from tests.connectors.conftest import PATH_BREAKERS, Admin
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
 
@@ -110,3 +110,31 @@ def test_writes_have_idempotency_keys_and_per_record_outcomes(stripe: StripeConn
     after = admin.counters()["writes"]["stripe/customers"]
     replayed = [r.key for r in again if r.outcome is WriteOutcome.SUCCESS]
     assert all(after[k] == before[k] for k in replayed), "an identical retry must replay, not write again"
+
+
+def test_ids_that_would_change_the_path_fail_alone_and_create_nothing(
+    stripe: StripeConnector, admin: Admin
+) -> None:
+    """`POST /v1/customers/.` leaves the client as `POST /v1/customers`: a create reported as an update."""
+    good = [r["id"] for r, _ in zip(stripe.read("customers"), range(3), strict=False)]
+    keys = [good[0], *PATH_BREAKERS[:4], good[1], *PATH_BREAKERS[4:], good[2]]
+    records = [{"id": key, "metadata": {"segment": "path-checked"}} for key in keys]
+    before = admin.written("stripe", "customers")
+
+    results = list(stripe.write("customers", "update", records))
+
+    assert [r.key for r in results] == keys
+    for result in results:
+        if result.key in good:
+            assert (result.outcome, result.destination_id) == (WriteOutcome.SUCCESS, result.key)
+        else:
+            assert (result.outcome, result.code) == (WriteOutcome.PERMANENT, "INVALID_PATH_SEGMENT")
+            assert result.message and result.message.startswith("id ")
+    assert set(admin.written("stripe", "customers")) - set(before) <= set(good), "no customer was created"
+
+
+def test_an_id_of_another_object_type_is_refused_before_it_is_sent(stripe: StripeConnector) -> None:
+    charge = next(iter(stripe.read("charges")))["id"]
+    [result] = stripe.write("customers", "update", [{"id": charge, "name": "Not a customer"}])
+    assert (result.outcome, result.code) == (WriteOutcome.PERMANENT, "INVALID_PATH_SEGMENT")
+    assert "is not a Stripe cus_ id" in (result.message or "")
