@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 import uvicorn
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_integrations.sandbox.emulator.app import EmulatorState, System, create_app
@@ -20,6 +20,7 @@ from airflow_provider_integrations.sandbox.runner import free_port
 
 class Echo(System):
     name = "echo"
+    received: ClassVar[list[bytes]] = []
 
     @classmethod
     def connection(cls, base_url: str) -> dict[str, Any]:
@@ -33,7 +34,13 @@ class Echo(System):
             rows = [{"id": r.index} for r in self.dataset("things").by_index()]
             return JSONResponse({"data": rows, "fault": request.scope["state"].get("fault")})
 
-        return [Route("/things", things)]
+        async def add(request: Request) -> Response:
+            Echo.received.append(await request.body())
+            if request.query_params.get("empty"):
+                return Response(status_code=201)
+            return JSONResponse({"added": len(Echo.received)}, status_code=201)
+
+        return [Route("/things", things), Route("/things", add, methods=["POST"])]
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +128,28 @@ def test_admin_mutations_show_in_the_next_read(emulator: str) -> None:
     assert listing["echo/things"] == {"size": 12, "live": 9}
     bad = httpx.post(f"{emulator}/__admin/datasets/echo/nope/mutate", json={"insert": 1})
     assert bad.status_code == 404 and "unknown stream" in bad.json()["error"]
+
+
+@pytest.mark.parametrize("empty", [False, True], ids=["json-reply", "empty-reply"])
+def test_drop_reply_applies_the_request_then_loses_its_answer(emulator: str, empty: bool) -> None:
+    """The fault a retried write meets: the server did the work, the client never learns it."""
+    set_faults(emulator, rate_drop_reply=1.0)
+    Echo.received.clear()
+    params = {"empty": "1"} if empty else {}
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{emulator}/echo/things", content=b"row-1", params=params, timeout=5)
+    assert Echo.received == [b"row-1"], "the request was applied before its reply was dropped"
+    set_faults(emulator)
+    assert httpx.post(f"{emulator}/echo/things", content=b"row-2", params=params).status_code == 201
+    assert Echo.received == [b"row-1", b"row-2"]
+
+
+def test_drop_reply_is_drawn_like_every_other_fault(emulator: str) -> None:
+    set_faults(emulator, seed=5, rate_drop_reply=0.3)
+    first = statuses(emulator, 30)
+    set_faults(emulator, seed=5, rate_drop_reply=0.3)
+    assert statuses(emulator, 30) == first
+    assert {200, "RemoteProtocolError"} == set(first)
+    set_faults(emulator)
+    bad = httpx.put(f"{emulator}/__admin/faults/echo", json={"rate_drop_reply": 2})
+    assert bad.status_code >= 400

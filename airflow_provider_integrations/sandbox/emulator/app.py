@@ -3,8 +3,9 @@
     /salesforce/...   /stripe/...   /netsuite/...   /workday/...   /servicenow/...   /__admin/...
 
 Each system is a :class:`System` that declares its datasets and routes and knows how its real API words
-errors; the fault layer in front of it injects 429s, 5xx, slow answers, resets mid-body and budget
-exhaustion according to the system's :class:`FaultProfile`.
+errors; the fault layer in front of it injects 429s, 5xx, slow answers, resets mid-body, lost replies
+(the request applied, its answer cut off after the headers) and budget exhaustion according to the
+system's :class:`FaultProfile`.
 """
 
 from __future__ import annotations
@@ -134,6 +135,9 @@ class FaultLayer:
         if fault == "slow":
             await asyncio.sleep(profile.slow_seconds)
         headers = self.system.response_headers()
+        if fault == "drop_reply":
+            await self.app(scope, receive, _dropping_reply(send, headers))
+            return
         await self.app(scope, receive, _sending(send, headers, cut_mid_body=fault == "reset"))
 
 
@@ -152,6 +156,21 @@ def _sending(send: Send, extra_headers: dict[str, str], cut_mid_body: bool) -> S
             body = message.get("body", b"")
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
             raise ResetMidBody("fault injection: connection reset mid-body")
+        await send(message)
+
+    return wrapped
+
+
+def _dropping_reply(send: Send, extra_headers: dict[str, str]) -> Send:
+    """Send the status and headers with no Content-Length (so even an empty body is chunked and can be cut
+    short), then drop the connection before any body: the request was applied, its reply is lost."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+            extra = [(k.lower().encode(), v.encode()) for k, v in extra_headers.items()]
+            await send({**message, "headers": [*kept, *extra]})
+            raise ResetMidBody("fault injection: reply dropped after the request was applied")
         await send(message)
 
     return wrapped

@@ -28,6 +28,9 @@ class FaultProfile:
     slow_seconds: float = 2.0
     rate_reset: float = 0.0
     rate_expired_cursor: float = 0.0
+    rate_drop_reply: float = 0.0
+    """Share of requests the system applies and then answers with headers only, the body never
+    completing: the client cannot tell whether its write happened (a lost reply)."""
     poison_rate: float = 0.0
     write_transient_rate: float = 0.0
     write_permanent_rate: float = 0.0
@@ -41,7 +44,15 @@ class FaultProfile:
         if unknown:
             raise ValueError(f"unknown fault settings {sorted(unknown)}; known: {sorted(known)}")
         profile = replace(base or cls(), **data)
-        for name in ("rate_429", "rate_5xx", "rate_slow", "rate_reset", "rate_expired_cursor", "poison_rate"):
+        for name in (
+            "rate_429",
+            "rate_5xx",
+            "rate_slow",
+            "rate_reset",
+            "rate_expired_cursor",
+            "rate_drop_reply",
+            "poison_rate",
+        ):
             if not 0 <= getattr(profile, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
         return profile
@@ -88,7 +99,8 @@ class Faults:
             return self.requests[system], self.profiles[system]
 
     def request_fault(self, system: str, number: int) -> str | None:
-        """Which fault, if any, request `number` of `system` meets: 429, 5xx, reset, slow."""
+        """Which fault, if any, request `number` of `system` meets: 429, 5xx, reset, slow, expired_cursor,
+        drop_reply."""
         profile = self.profiles[system]
         if profile.down:
             return "5xx"
@@ -99,6 +111,7 @@ class Faults:
             ("reset", profile.rate_reset),
             ("slow", profile.rate_slow),
             ("expired_cursor", profile.rate_expired_cursor),
+            ("drop_reply", profile.rate_drop_reply),
         ):
             if draw < rate:
                 return kind
