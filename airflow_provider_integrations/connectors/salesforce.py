@@ -22,6 +22,7 @@ from airflow_provider_integrations.core.errors import PaginationError, Permanent
 from airflow_provider_integrations.core.http import HttpClient
 from airflow_provider_integrations.core.mapping import DestinationDescription
 from airflow_provider_integrations.core.pagination import NextUrlPaginator, Page, paginate
+from airflow_provider_integrations.core.url_paths import SALESFORCE_NAME, name_segment
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ class SalesforceConnector(Connector):
 
     def check(self) -> str:
         sources = sorted({s.source for s in self.streams.values()}) or ["Account"]
-        describe = self.client.get_json(f"{self.api}/sobjects/{soql_name(sources[0])}/describe")
+        obj = name_segment(sources[0], "stream source", SALESFORCE_NAME, system=self.system)
+        describe = self.client.get_json(f"{self.api}/sobjects/{obj}/describe")
         usage = f"; API usage {self.guard.used}/{self.guard.limit}" if self.guard and self.guard.limit else ""
         return f"reached Salesforce: {describe['name']} has {len(describe['fields'])} fields{usage}"
 

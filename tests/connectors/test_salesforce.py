@@ -19,7 +19,7 @@ from airflow_provider_integrations.connectors.salesforce_api import SalesforceSe
 from airflow_provider_integrations.core.errors import AuthError, PermanentError, RecordError
 from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.watermark import Window
-from tests.connectors.conftest import Admin
+from tests.connectors.conftest import PATH_BREAKERS, Admin
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
 
@@ -215,3 +215,38 @@ def test_a_custom_stream_is_declared_by_configuration(sandbox: Any, admin: Admin
     with SalesforceConnector.connect(settings_for(sandbox, admin), streams, retry=FAST) as sf:
         first = next(sf.read("BigAccounts"))
     assert set(first) == {"Id", "Name", "AnnualRevenue", "SystemModstamp"}
+
+
+def test_lookup_keys_that_would_change_the_path_are_never_found(sf: SalesforceConnector) -> None:
+    """`GET .../sobjects/Account/External_Id__c/..` leaves the client as `GET .../sobjects/Account`,
+    whose answer (the object's description) must not be taken for a record."""
+    [saved] = sf.write(
+        "Account", "upsert", [{"External_Id__c": "PATH-OK-1", "Name": "Path ok"}], "External_Id__c"
+    )
+    assert saved.outcome is WriteOutcome.SUCCESS and saved.destination_id
+    keys = [*PATH_BREAKERS[:3], "PATH-OK-1", *PATH_BREAKERS[3:]]
+
+    by_external_id = sf.lookup("Account", "External_Id__c", keys, ["Name"])
+    by_id = sf.lookup("Account", "Id", [*PATH_BREAKERS, saved.destination_id, "001/../x"], ["Name"])
+
+    assert list(by_external_id) == ["PATH-OK-1"] and by_external_id["PATH-OK-1"]["Name"] == "Path ok"
+    assert list(by_id) == [saved.destination_id] and by_id[saved.destination_id]["Name"] == "Path ok"
+
+
+def test_deletes_by_ids_that_would_change_the_request_fail_alone(sf: SalesforceConnector) -> None:
+    """Ids travel as one comma-separated `ids` parameter: `a,b` would delete two records."""
+    made = list(sf.write("Account", "insert", [{"Name": f"Path delete {i}"} for i in range(3)], "Name"))
+    ids = [str(r.destination_id) for r in made]
+    assert all(r.outcome is WriteOutcome.SUCCESS for r in made)
+    joined = f"{ids[1]},{ids[2]}"
+    records = [{"Id": ids[0]}, {"Id": joined}, *({"Id": bad} for bad in PATH_BREAKERS), {"Id": ids[1]}]
+
+    results = list(sf.write("Account", "delete", records, "Id"))
+
+    assert [r.key for r in results] == [r["Id"] for r in records]
+    by_key = {r.key: r for r in results}
+    assert by_key[ids[0]].outcome is by_key[ids[1]].outcome is WriteOutcome.SUCCESS
+    for bad in [joined, *PATH_BREAKERS]:
+        assert (by_key[bad].outcome, by_key[bad].code) == (WriteOutcome.PERMANENT, "INVALID_PATH_SEGMENT")
+        assert (by_key[bad].message or "").startswith("Id ")
+    assert list(sf.lookup("Account", "Id", [ids[2]], ["Name"])) == [ids[2]], "the third record is still there"
