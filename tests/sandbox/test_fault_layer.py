@@ -153,3 +153,15 @@ def test_drop_reply_is_drawn_like_every_other_fault(emulator: str) -> None:
     set_faults(emulator)
     bad = httpx.put(f"{emulator}/__admin/faults/echo", json={"rate_drop_reply": 2})
     assert bad.status_code >= 400
+
+
+def test_faults_can_target_one_endpoint_and_stop_after_a_count(emulator: str) -> None:
+    """A test can lose exactly the first reply of one kind of call and nothing else."""
+    set_faults(emulator, rate_drop_reply=1.0, only_endpoints=["POST /things"], max_faults=1)
+    Echo.received.clear()
+    assert statuses(emulator, 2) == [200, 200], "other endpoints meet no fault"
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{emulator}/echo/things", content=b"a", timeout=5)
+    assert httpx.post(f"{emulator}/echo/things", content=b"b", timeout=5).status_code == 201
+    assert Echo.received == [b"a", b"b"]
+    set_faults(emulator)

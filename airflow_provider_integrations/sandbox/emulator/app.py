@@ -119,9 +119,10 @@ class FaultLayer:
             return
         faults = self.system.faults
         name = self.system.name
-        number, profile = faults.next_request(name, f"{scope['method']} {_endpoint(scope)}")
+        endpoint = f"{scope['method']} {_endpoint(scope)}"
+        number, profile = faults.next_request(name, endpoint)
         budget = faults.budget_left(name)
-        fault = faults.request_fault(name, number)
+        fault = faults.request_fault(name, number, endpoint)
         scope.setdefault("state", {})["fault"] = fault
         if budget is not None and budget < 0:
             await self.system.budget_exhausted()(scope, receive, send)

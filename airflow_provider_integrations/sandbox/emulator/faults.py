@@ -8,6 +8,7 @@ depend on the order of calls at all.
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, fields, replace
@@ -36,6 +37,11 @@ class FaultProfile:
     write_permanent_rate: float = 0.0
     api_budget: int | None = None
     down: bool = False
+    only_endpoints: tuple[str, ...] = ()
+    """Request faults only for calls matching one of these `fnmatch` patterns of "METHOD /path", ids
+    folded to `{id}` as the `calls` counter shows them (e.g. "PATCH */jobs/ingest/{id}"); empty: any call."""
+    max_faults: int | None = None
+    """No more request faults once this many were injected since the profile was set (None: no limit)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any], base: FaultProfile | None = None) -> FaultProfile:
@@ -43,6 +49,8 @@ class FaultProfile:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault settings {sorted(unknown)}; known: {sorted(known)}")
+        if isinstance(data.get("only_endpoints"), list):
+            data = {**data, "only_endpoints": tuple(str(p) for p in data["only_endpoints"])}
         profile = replace(base or cls(), **data)
         for name in (
             "rate_429",
@@ -69,6 +77,7 @@ class Faults:
         self.profiles: dict[str, FaultProfile] = defaultdict(FaultProfile)
         self.requests: Counter[str] = Counter()
         self._profile_set_at: Counter[str] = Counter()
+        self._injected: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self.records_served: Counter[str] = Counter()
         self.writes: dict[str, Counter[str]] = defaultdict(Counter)
@@ -79,11 +88,13 @@ class Faults:
         with self._lock:
             self.profiles[system] = profile
             self._profile_set_at[system] = self.requests[system]
+            self._injected[system] = 0
 
     def reset_counters(self) -> None:
         with self._lock:
             self.requests.clear()
             self._profile_set_at.clear()
+            self._injected.clear()
             self.calls.clear()
             self.records_served.clear()
             self.writes.clear()
@@ -98,12 +109,25 @@ class Faults:
             self.budget_used[system] += 1
             return self.requests[system], self.profiles[system]
 
-    def request_fault(self, system: str, number: int) -> str | None:
-        """Which fault, if any, request `number` of `system` meets: 429, 5xx, reset, slow, expired_cursor,
-        drop_reply."""
+    def request_fault(self, system: str, number: int, endpoint: str = "") -> str | None:
+        """Which fault, if any, request `number` of `system` (to `endpoint`, "METHOD /path") meets: 429,
+        5xx, reset, slow, expired_cursor, drop_reply."""
         profile = self.profiles[system]
         if profile.down:
             return "5xx"
+        if profile.only_endpoints and not any(
+            fnmatch.fnmatchcase(endpoint, pattern) for pattern in profile.only_endpoints
+        ):
+            return None
+        with self._lock:
+            if profile.max_faults is not None and self._injected[system] >= profile.max_faults:
+                return None
+            kind = self._draw(profile, system, number)
+            if kind is not None:
+                self._injected[system] += 1
+            return kind
+
+    def _draw(self, profile: FaultProfile, system: str, number: int) -> str | None:
         draw = unit(profile.seed, system, number - self._profile_set_at[system], "request")
         for kind, rate in (
             ("429", profile.rate_429),
