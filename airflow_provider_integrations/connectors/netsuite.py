@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -31,6 +30,12 @@ from airflow_provider_integrations.core.http import (
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
+from airflow_provider_integrations.core.url_paths import (
+    NETSUITE_EXTERNAL_ID,
+    NETSUITE_RECORD_TYPE,
+    name_segment,
+    segment,
+)
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -226,16 +231,21 @@ class NetSuiteConnector(Connector):
     def write(
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str = "externalid"
     ) -> Iterator[WriteResult]:
-        """Upsert each record by external id (`PUT .../record/v1/<type>/eid:<key>`)."""
+        """Upsert each record by external id (`PUT .../record/v1/<type>/eid:<key>`).
+
+        External ids are free text, percent-encoded; one that is empty, `.` or `..`, holds a control
+        character or `|` (NetSuite's multi-select delimiter) fails its record (`INVALID_PATH_SEGMENT`)
+        unsent."""
         if operation != "upsert":
             raise ConfigError(f"netsuite writes are upserts by external id, not {operation!r}")
-        record_type = validate_identifier(target, "record type")
+        record_type = name_segment(target, "record type", NETSUITE_RECORD_TYPE, system=SYSTEM)
         for record in records:
             key = str(record.get(key_field))
             body = {k: v for k, v in record.items() if k != key_field}
             try:
+                external_id = segment(record.get(key_field), key_field, NETSUITE_EXTERNAL_ID, system=SYSTEM)
                 response = self.client.request(
-                    "PUT", f"/services/rest/record/v1/{record_type}/eid:{quote(key, safe='')}", json=body
+                    "PUT", f"/services/rest/record/v1/{record_type}/eid:{external_id}", json=body
                 )
             except (TransientError, PermanentError) as error:
                 outcome = (

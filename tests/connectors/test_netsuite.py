@@ -14,7 +14,7 @@ from airflow_provider_integrations.connectors.netsuite import NetSuiteConnector,
 from airflow_provider_integrations.core.errors import AuthError, RecordError
 from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.watermark import Window
-from tests.connectors.conftest import Admin
+from tests.connectors.conftest import PATH_BREAKERS, Admin
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
 
@@ -110,3 +110,25 @@ def test_upserts_report_each_record(suite: NetSuiteConnector, admin: Admin) -> N
     assert all(r.destination_id for r in by[WriteOutcome.SUCCESS])
     written = admin.written("netsuite", "customer")
     assert {r.key for r in by[WriteOutcome.SUCCESS]} <= set(written)
+
+
+def test_external_ids_that_would_change_the_path_fail_alone(suite: NetSuiteConnector, admin: Admin) -> None:
+    """External ids are free text, encoded into `eid:<value>`; what no path can carry fails unsent."""
+    good = [f"path-ok-{i}" for i in range(3)]
+    keys = [good[0], *PATH_BREAKERS[:4], good[1], *PATH_BREAKERS[4:], "a|b", good[2]]
+    records = [{"externalid": k, "companyname": f"Path {i}"} for i, k in enumerate(keys)]
+    before = set(admin.written("netsuite", "customer"))
+
+    results = list(suite.write("customer", "upsert", records))
+
+    assert [r.key for r in results] == keys
+    refused = {".", "..", "", "line\nbreak", "a|b"}
+    for result in results:
+        if result.key in refused:
+            assert (result.outcome, result.code) == (WriteOutcome.PERMANENT, "INVALID_PATH_SEGMENT")
+            assert (result.message or "").startswith("externalid ")
+        elif result.key in good:
+            assert result.outcome is WriteOutcome.SUCCESS
+    written = admin.written("netsuite", "customer")
+    assert set(written) - before <= {*good, "a/b", "x?y", "%2F"}, "nothing upserted under another key"
+    assert all(r.key in written for r in results if r.outcome is WriteOutcome.SUCCESS)

@@ -381,3 +381,25 @@ def test_listing_a_hundred_thousand_customers_100_per_page(
         assert rate > 2000
     finally:
         admin.put("/datasets/stripe/customers", json={"size": CUSTOMERS})
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/v1/customers/%2E", "resource_missing"),
+        ("/v1/customers/%2E%2E", "resource_missing"),
+        ("/v1/customers/cus_a%2Fb", None),
+        ("/v1/customers/", None),
+    ],
+)
+def test_a_customer_path_naming_no_customer_is_a_404_in_stripes_shape(
+    sandbox: Any, conn: dict[str, Any], path: str, code: str | None
+) -> None:
+    """As Stripe: an unknown id is `resource_missing`; a path no route knows is an unrecognized URL."""
+    with raw(sandbox, conn) as http:
+        for method in ("GET", "POST"):
+            answer = http.request(method, path, content=b"name=x" if method == "POST" else None)
+            assert answer.status_code == 404, (method, path)
+            error = answer.json()["error"]
+            assert error["type"] == "invalid_request_error"
+            assert error.get("code") == code if code else "Unrecognized request URL" in error["message"]
