@@ -510,7 +510,7 @@ def test_an_aborted_ingest_job_lists_its_unprocessed_records(sandbox: Any, conn:
         ["One", "one@example.com"],
         ["Two", "two@example.com"],
     ]
-    assert late.status_code == 409 and late.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+    assert late.status_code == 400 and late.json()[0]["errorCode"] == "INVALIDJOBSTATE"
 
 
 def test_simple_salesforce_works_with_a_plain_instance_url(sandbox: Any, conn: dict[str, Any]) -> None:
@@ -523,3 +523,141 @@ def test_simple_salesforce_works_with_a_plain_instance_url(sandbox: Any, conn: d
     )
     result = sf.query("SELECT Id FROM Account ORDER BY Id LIMIT 3")
     assert result["totalSize"] == 3 and len(result["records"]) == 3
+
+
+# Bulk API 2.0 answers to repeated and out-of-order job steps. Sources:
+# - HTTP status: Bulk API "HTTP Status Codes" (developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/
+#   api_asynch/asynch_api_reference_status_codes.htm) lists 400 for a request that cannot be completed;
+#   409 is not among them.
+# - A second PUT of data to one job makes its close fail with 400 INVALIDJOB ("Found multipe contents for
+#   job ... make sure you only do 'PUT' once on a given Job"), the job staying Open: recorded response in
+#   salesforce.stackexchange.com/questions/231917.
+# - Error codes: the Bulk API 2.0 "Errors" page names InvalidJob and InvalidJobState; Bulk API 2.0 answers
+#   them upper case in `[{"errorCode", "message"}]` (INVALIDJOB above). The wording of an invalid state
+#   change, and whether a PATCH to the state a job is already in is refused, is documented nowhere we
+#   could find; the stand-in refuses it (INVALIDJOBSTATE), the stricter answer a client must survive.
+# - Delete: "the job must have a state of UploadComplete, JobComplete, Aborted, or Failed" (ingest) and
+#   "JobComplete, Aborted, or Failed" (query), Bulk API 2.0 Delete a Job reference.
+# - Field size: Bulk API 2.0 limits (Limits and Allocations): 32,000 characters a field in older
+#   releases, 131,072 for long text areas today; a value longer than its field is refused per record
+#   with STRING_TOO_LONG, never by failing the upload.
+
+
+@contextmanager
+def ingest_api(sandbox: Any, conn: dict[str, Any]) -> Iterator[tuple[httpx.Client, str]]:
+    headers = {"Authorization": f"Bearer {new_token(sandbox, conn)}"}
+    with http(sandbox) as c:
+        c.headers.update(headers)
+        yield c, f"{conn['host']}/services/data/v{VERSION}/jobs"
+
+
+def accepted_of(sandbox: Any, keys: list[str]) -> dict[str, int]:
+    counts = admin(sandbox, "GET", "/counters")["accepted"].get("salesforce/Account", {})
+    return {k: counts[k] for k in keys if k in counts}
+
+
+def new_ingest_job(c: httpx.Client, jobs: str) -> str:
+    body = {"object": "Account", "operation": "upsert", "externalIdFieldName": "External_Id__c"}
+    job = c.post(f"{jobs}/ingest", json=body)
+    assert job.status_code == 200, job.text
+    return str(job.json()["id"])
+
+
+def csv_of(keys: list[str]) -> str:
+    return "External_Id__c,Name\n" + "".join(f"{k},Name of {k}\n" for k in keys)
+
+
+def wait_done(c: httpx.Client, url: str) -> dict[str, Any]:
+    for _ in range(100):
+        info = dict(c.get(url).json())
+        if info["state"] in ("JobComplete", "Failed", "Aborted"):
+            return info
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never finished")
+
+
+def test_repeated_ingest_steps_are_refused_like_salesforce_and_applied_once(
+    sandbox: Any, conn: dict[str, Any]
+) -> None:
+    keys = [f"REP-{uuid.uuid4().hex[:6]}-{i}" for i in range(3)]
+    with ingest_api(sandbox, conn) as (c, jobs):
+        job_id = new_ingest_job(c, jobs)
+        job = f"{jobs}/ingest/{job_id}"
+        assert (
+            c.put(f"{job}/batches", content=csv_of(keys), headers={"Content-Type": "text/csv"}).status_code
+            == 201
+        )
+        assert c.patch(job, json={"state": "UploadComplete"}).json()["state"] == "UploadComplete"
+        again = c.patch(job, json={"state": "UploadComplete"})
+        late = c.put(f"{job}/batches", content=csv_of(keys), headers={"Content-Type": "text/csv"})
+        assert wait_done(c, job)["numberRecordsProcessed"] == 3
+        abort_done = c.patch(job, json={"state": "Aborted"})
+        deleted, deleted_again = c.delete(job), c.delete(job)
+    for refused in (again, late, abort_done):
+        assert refused.status_code == 400 and refused.json()[0]["errorCode"] == "INVALIDJOBSTATE", (
+            refused.text
+        )
+    assert deleted.status_code == 204
+    assert deleted_again.status_code == 404 and deleted_again.json()[0]["errorCode"] == "NOT_FOUND"
+    assert accepted_of(sandbox, keys) == dict.fromkeys(keys, 1), "each record applied exactly once"
+
+
+def test_a_second_upload_to_one_job_fails_its_close_and_writes_nothing(
+    sandbox: Any, conn: dict[str, Any]
+) -> None:
+    keys = [f"TWO-{uuid.uuid4().hex[:6]}-{i}" for i in range(2)]
+    with ingest_api(sandbox, conn) as (c, jobs):
+        job_id = new_ingest_job(c, jobs)
+        job = f"{jobs}/ingest/{job_id}"
+        for _ in range(2):
+            put = c.put(f"{job}/batches", content=csv_of(keys), headers={"Content-Type": "text/csv"})
+            assert put.status_code == 201
+        close = c.patch(job, json={"state": "UploadComplete"})
+        still = c.get(job).json()["state"]
+        open_delete = c.delete(job)
+        aborted = c.patch(job, json={"state": "Aborted"})
+        aborted_again = c.patch(job, json={"state": "Aborted"})
+        deleted = c.delete(job)
+    assert close.status_code == 400 and close.json()[0]["errorCode"] == "INVALIDJOB"
+    assert "multiple contents" in close.json()[0]["message"] and job_id in close.json()[0]["message"]
+    assert still == "Open"
+    assert open_delete.status_code == 400 and open_delete.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+    assert aborted.json()["state"] == "Aborted"
+    assert aborted_again.status_code == 400 and aborted_again.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+    assert deleted.status_code == 204
+    assert accepted_of(sandbox, keys) == {}, "a job that never closed writes nothing"
+
+
+def test_query_job_abort_and_delete_are_refused_once_done(sandbox: Any, conn: dict[str, Any]) -> None:
+    with ingest_api(sandbox, conn) as (c, jobs):
+        body = {"operation": "query", "query": "SELECT Id FROM Account LIMIT 5"}
+        first = c.post(f"{jobs}/query", json=body).json()["id"]
+        aborted = c.patch(f"{jobs}/query/{first}", json={"state": "Aborted"})
+        aborted_again = c.patch(f"{jobs}/query/{first}", json={"state": "Aborted"})
+        second = c.post(f"{jobs}/query", json=body).json()["id"]
+        wait_done(c, f"{jobs}/query/{second}")
+        abort_done = c.patch(f"{jobs}/query/{second}", json={"state": "Aborted"})
+        deleted, deleted_again = c.delete(f"{jobs}/query/{second}"), c.delete(f"{jobs}/query/{second}")
+    assert aborted.json()["state"] == "Aborted"
+    for refused in (aborted_again, abort_done):
+        assert refused.status_code == 400 and refused.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+    assert deleted.status_code == 204 and deleted_again.status_code == 404
+
+
+def test_a_field_longer_than_the_csv_module_default_is_refused_per_record(
+    sandbox: Any, conn: dict[str, Any]
+) -> None:
+    keys = [f"LONG-{uuid.uuid4().hex[:6]}-{i}" for i in range(3)]
+    huge = "x" * 200_000
+    data = f"External_Id__c,Name\n{keys[0]},ok\n{keys[1]},{huge}\n{keys[2]},fine\n"
+    with ingest_api(sandbox, conn) as (c, jobs):
+        job = f"{jobs}/ingest/{new_ingest_job(c, jobs)}"
+        c.put(f"{job}/batches", content=data, headers={"Content-Type": "text/csv"})
+        closed = c.patch(job, json={"state": "UploadComplete"})
+        assert closed.status_code == 200, closed.text
+        info = wait_done(c, job)
+        failed = list(csv.DictReader(io.StringIO(c.get(f"{job}/failedResults/").text)))
+    assert info["state"] == "JobComplete" and info["numberRecordsFailed"] == 1
+    [refused] = failed
+    assert refused["External_Id__c"] == keys[1] and refused["sf__Error"].startswith("STRING_TOO_LONG")
+    assert accepted_of(sandbox, keys) == {keys[0]: 1, keys[2]: 1}

@@ -5,6 +5,11 @@ A job moves UploadComplete (ingest: Open -> UploadComplete) -> InProgress -> Job
 from the dataset: the page is counted first (keys only, nothing rendered), then rendered in chunks, so a
 page of a million rows never exists in memory. A result locator encodes where the next page starts (rows
 served and the last row's key), so it stays valid for the job's lifetime, as Salesforce's do.
+
+Job steps answer as Salesforce's do when repeated or out of order, so a client's retry meets what it
+would meet there: a state change the job cannot make (including the state it is already in) is a 400
+INVALIDJOBSTATE, a second upload to one job makes its close fail with INVALIDJOB and leaves it Open, only
+finished or closed jobs can be deleted. tests/sandbox/test_salesforce.py names the sources.
 """
 
 from __future__ import annotations
@@ -54,6 +59,15 @@ COMPLETE_AFTER_SECONDS = 1.0
 _CHUNK = 2000
 _INGEST_OPERATIONS = {"insert": "create", "update": "update", "upsert": "upsert", "delete": "delete",
                       "hardDelete": "delete"}  # fmt: skip
+MAX_UPLOAD_BYTES = 150 * 1024 * 1024
+"""Bulk API 2.0's largest upload; no field of an upload can be longer."""
+_DELETABLE = {"ingest": ("UploadComplete", "JobComplete", "Aborted", "Failed"),
+              "query": ("JobComplete", "Aborted", "Failed")}  # fmt: skip
+
+# Python's csv module refuses fields over 131,072 characters by default, which made an upload carrying a
+# longer value a 500. Salesforce reads any upload it accepts and refuses an over-long value per record
+# (STRING_TOO_LONG), so the stand-in's reader takes fields as long as an upload can be.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_UPLOAD_BYTES))
 
 
 @dataclass
@@ -177,6 +191,23 @@ def _invalid_job(message: str) -> Response:
     return errors(400, "INVALIDJOB", message)
 
 
+def _invalid_state(job: Job, wanted: str) -> Response:
+    return errors(
+        400, "INVALIDJOBSTATE", f"Cannot change the state of job {job.id} from {job.state} to {wanted}"
+    )
+
+
+def _delete(sf: Salesforce, job: Job, kind: str) -> Response:
+    if job.state not in _DELETABLE[kind]:
+        return errors(
+            400,
+            "INVALIDJOBSTATE",
+            f"Job {job.id} is {job.state}; only a job that is {', '.join(_DELETABLE[kind])} can be deleted",
+        )
+    sf.bulk.jobs.pop(job.id, None)
+    return Response(status_code=204)
+
+
 def _format(body: dict[str, Any]) -> tuple[str, str] | Response:
     delimiter = body.get("columnDelimiter", "COMMA")
     line_ending = body.get("lineEnding", "LF")
@@ -220,14 +251,16 @@ async def query_job(sf: Salesforce, request: Request, version: str, job_id: str)
     if not isinstance(job, QueryJob):
         return _job_missing(job_id)
     if request.method == "DELETE":
-        sf.bulk.jobs.pop(job_id, None)
-        return Response(status_code=204)
+        return _delete(sf, job, "query")
     if request.method == "PATCH":
-        body = await json_object(request)
-        if not isinstance(body, dict) or body.get("state") != "Aborted":
-            return errors(400, "INVALIDJOBSTATE", "A query job can only be aborted")
-        if job.state in ("UploadComplete", "InProgress"):
-            job.state = "Aborted"
+        try:
+            body = await json_object(request)
+        except BadBody as error:
+            return bad_body(error)
+        wanted = body.get("state") if isinstance(body, dict) else None
+        if wanted != "Aborted" or job.state not in ("UploadComplete", "InProgress"):
+            return _invalid_state(job, str(wanted))
+        job.state = "Aborted"
         return json_response(job.info())
     job.advance()
     if job.state == "JobComplete" and job.total is None:
@@ -367,8 +400,7 @@ async def ingest_job(sf: Salesforce, request: Request, version: str, job_id: str
     if not isinstance(job, IngestJob):
         return _job_missing(job_id)
     if request.method == "DELETE":
-        sf.bulk.jobs.pop(job_id, None)
-        return Response(status_code=204)
+        return _delete(sf, job, "ingest")
     if request.method == "GET":
         job.advance()
         return json_response(job.info())
@@ -382,7 +414,12 @@ async def ingest_job(sf: Salesforce, request: Request, version: str, job_id: str
         job.unprocessed = [row for text in job.uploads for row in _parse_csv(job, text)[1]]
         return json_response(job.info())
     if state != "UploadComplete" or job.state != "Open":
-        return errors(409, "INVALIDJOBSTATE", f"Cannot change the state of a job from {job.state} to {state}")
+        return _invalid_state(job, str(state))
+    if len(job.uploads) > 1:
+        return _invalid_job(
+            f"Found multiple contents for job: <{job.id}>: data can be uploaded once to a job; abort or "
+            "delete this job and create a new one"
+        )
     _process(sf, job)
     return json_response(job.info())
 
@@ -393,7 +430,7 @@ async def upload(sf: Salesforce, request: Request, version: str, job_id: str) ->
         return _job_missing(job_id)
     if job.state != "Open":
         return errors(
-            409, "INVALIDJOBSTATE", f"Data can only be uploaded to an Open job; this one is {job.state}"
+            400, "INVALIDJOBSTATE", f"Data can only be uploaded to an Open job; job {job.id} is {job.state}"
         )
     text = (await request.body()).decode("utf-8-sig", "replace")
     if not text.strip():
@@ -417,29 +454,22 @@ def _process(sf: Salesforce, job: IngestJob) -> None:
         job.state, job.error_message = "Failed", "InvalidBatch : No data was uploaded to this job"
         return
     op = _INGEST_OPERATIONS[job.operation]
-    for text in job.uploads:
-        header, rows = _parse_csv(job, text)
-        if job.columns and header != job.columns:
-            job.state, job.error_message = "Failed", "InvalidBatch : Every upload must have the same columns"
-            return
-        job.columns = header
-        unknown = [name for name in header if obj.field(name) is None]
-        if unknown:
-            job.state, job.error_message = "Failed", f"InvalidBatch : Field name not found : {unknown[0]}"
-            return
-        if op == "delete" and header != ["Id"]:
-            job.state, job.error_message = (
-                "Failed",
-                "InvalidBatch : The 'delete' batch must contain only 'Id'",
-            )
-            return
-        records = [(obj, dict(zip(header, row, strict=False))) for row in rows]
-        results = sf.writer.write(op, records, external_field=job.external_field, from_csv=True)
-        for row, result in zip(rows, results, strict=True):
-            if result.success:
-                job.successes.append([result.id or "", "true" if result.created else "false", *row])
-            else:
-                job.failures.append([result.id or "", result.errors[0].bulk_text(), *row])
+    header, rows = _parse_csv(job, job.uploads[0])
+    job.columns = header
+    unknown = [name for name in header if obj.field(name) is None]
+    if unknown:
+        job.state, job.error_message = "Failed", f"InvalidBatch : Field name not found : {unknown[0]}"
+        return
+    if op == "delete" and header != ["Id"]:
+        job.state, job.error_message = "Failed", "InvalidBatch : The 'delete' batch must contain only 'Id'"
+        return
+    records = [(obj, dict(zip(header, row, strict=False))) for row in rows]
+    results = sf.writer.write(op, records, external_field=job.external_field, from_csv=True)
+    for row, result in zip(rows, results, strict=True):
+        if result.success:
+            job.successes.append([result.id or "", "true" if result.created else "false", *row])
+        else:
+            job.failures.append([result.id or "", result.errors[0].bulk_text(), *row])
 
 
 async def ingest_results(sf: Salesforce, request: Request, version: str, job_id: str, kind: str) -> Response:
