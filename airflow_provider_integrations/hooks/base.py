@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_integrations.connection_secrets import protect_connection
 from airflow_provider_integrations.connection_types import ConnectionType
 from airflow_provider_integrations.connectors.base import Connector, Stream, load_catalog
 from airflow_provider_integrations.core.errors import ConfigError, IntegrationError
@@ -40,6 +41,7 @@ class ConnectorHook(BaseHook):
             conn = self.get_connection(self.conn_id)
             try:
                 extra = self._extra(conn)
+                protect_connection(conn)
                 self._connector = self.build(conn, extra, self.streams(extra), self.http_options(extra))
             except ConfigError as error:
                 if f"connection {self.conn_id!r}" in str(error):

@@ -11,6 +11,8 @@ from typing import Any
 
 from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook as StockSnowflakeHook
 
+from airflow_provider_integrations.connection_secrets import protect_connection
+
 
 class SnowflakeHook(StockSnowflakeHook):
     """Use wherever the stock `SnowflakeHook` fits; it also honours `protocol`, `host` and `port`."""
@@ -18,6 +20,7 @@ class SnowflakeHook(StockSnowflakeHook):
     def _get_conn_params(self) -> dict[str, Any]:
         params: dict[str, Any] = dict(super()._get_conn_params())
         conn = self.get_connection(self.get_conn_id())
+        protect_connection(conn)
         extra = conn.extra_dejson
         if extra.get("protocol"):
             params["protocol"] = extra["protocol"]

@@ -79,3 +79,39 @@ def test_test_connection_names_a_bad_secret_without_showing_it(
     assert not ok
     assert "Auth" in message or "auth" in message or "refused" in message
     assert wrong not in message
+
+
+@pytest.mark.parametrize("hook_class", hook_classes(), ids=lambda c: c.conn_type)
+def test_every_secret_of_a_connection_is_hidden_from_logs_and_the_dlq(
+    hook_class: type[ConnectorHook], sandbox_connections: Any, tmp_path: Any
+) -> None:
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from airflow_provider_integrations.connection_secrets import connection_secrets
+    from airflow_provider_integrations.core.dlq import DLQEntry, LocalDLQStore
+
+    system = hook_class.conn_type.removeprefix("integrations_")
+    conn = sandbox_connections[f"sandbox_{system}"]
+    secrets = connection_secrets(conn.get("password"), conn.get("extra") or {})
+    assert secrets, f"the sandbox's {system} connection holds secrets"
+    hook = hook_class(f"sandbox_{system}")
+    hook.get_conn()
+    hook.close()
+    for number, secret in enumerate(secrets):
+        said = f"the server echoed {secret} in its answer"
+        assert secret not in redact(said), system  # each secret by itself, not only the whole extra
+        store = LocalDLQStore(tmp_path / f"{system}-{number}")
+        store.write(
+            [
+                DLQEntry.create(
+                    system=system,
+                    stream="s",
+                    operation="read",
+                    record_key="k",
+                    payload={"note": said},
+                    error=("Rejected", said),
+                )
+            ]
+        )
+        [stored] = store.find()
+        assert secret not in json.dumps(stored.to_json()), system

@@ -4,11 +4,13 @@ Snowflake's protocol through fakesnow's server."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -23,7 +25,12 @@ from airflow_provider_integrations.core.dlq import (
     S3DLQStore,
     SqlDLQStore,
 )
-from airflow_provider_integrations.core.dlq.entry import REDACTED
+from airflow_provider_integrations.core.dlq.redaction import (
+    AIRFLOW_SENSITIVE_FIELDS,
+    DEFAULT_SECRET_FIELDS,
+    REDACTED,
+    register_secret,
+)
 from airflow_provider_integrations.core.errors import ConfigError, RecordError
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -159,6 +166,83 @@ def test_secrets_are_redacted_before_storage(store: DLQStore) -> None:
     assert stored.payload["nested"]["Client-Secret"] == REDACTED
     assert stored.payload["email"] == "a@example.com"
     assert stored.message == f"invalid key {REDACTED} for this account"
+
+
+LEAKS = {
+    # name -> (payload field, value), each a way a secret reached an entry that the old redactor let through
+    "pwd": {"pwd": "pwd-value-1"},
+    "passwd in a header list": {"headers": [["X-Passwd", "passwd-value-2"]]},
+    "cookie": {"Cookie": "sid=cookie-value-3"},
+    "credentials": {"credentials": {"user": "u", "key": "credentials-value-4"}},
+    "authorization pair": {"headers": [("Authorization", "Bearer authorization-value-5")]},
+    "authorization in text": {"note": "sent Authorization: Basic YXV0aC12YWx1ZS02Cg== and failed"},
+    "cookie in text": {"note": "Set-Cookie: session=cookie-value-7; Path=/"},
+    "password= in text": {"note": "login failed for password=password-value-8&user=x"},
+    "json in text": {"note": '{"client_secret": "secret value 9", "ok": 1}'},
+    "url userinfo": {"note": "could not reach postgres://etl:url-value-10@db:5432/x"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+def test_secrets_by_name_pair_and_free_text_are_redacted(name: str) -> None:
+    payload = LEAKS[name]
+    secret = re.findall(r"[a-z]+-value-\d+|secret value 9|YXV0aC12YWx1ZS02Cg==", json.dumps(payload))[0]
+    leaky = DLQEntry.create(
+        system="netsuite",
+        stream="customer",
+        operation="read",
+        record_key="42",
+        payload={"id": 42, **payload},
+        error=("AuthError", f"refused: {json.dumps(payload)}"),
+        now=T0,
+    )
+    stored = Redactor().entry(leaky)
+    text = json.dumps(stored.to_json())
+    assert secret not in text
+    assert REDACTED in stored.message
+    assert stored.payload is not None and stored.payload["id"] == 42
+
+
+def test_a_registered_connection_secret_is_redacted_wherever_it_appears(store: DLQStore) -> None:
+    secret = f"conn-secret/{uuid.uuid4().hex}+&="
+    register_secret(secret)
+    forms = (secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1])
+    store.write(
+        [
+            DLQEntry.create(
+                system="workday",
+                stream="workers",
+                operation="read",
+                record_key="w1",
+                payload={
+                    "free": f"a {forms[0]} b {forms[0]}",
+                    "encoded": f"?t={forms[1]}",
+                    "list": list(forms),
+                },
+                error=("Rejected", f"the server echoed {forms[0]} then {forms[2]} and {forms[3]}"),
+                now=T0,
+            )
+        ]
+    )
+    [stored] = store.find()
+    text = json.dumps(stored.to_json())
+    for form in forms:
+        assert form not in text
+    assert stored.message == f"the server echoed {REDACTED} then {REDACTED} and {REDACTED}"
+    assert stored.payload is not None and stored.payload["free"] == f"a {REDACTED} b {REDACTED}"
+
+
+def test_the_sensitive_names_include_airflows() -> None:
+    from airflow.sdk._shared.secrets_masker.secrets_masker import DEFAULT_SENSITIVE_FIELDS
+
+    assert frozenset(DEFAULT_SENSITIVE_FIELDS) == AIRFLOW_SENSITIVE_FIELDS
+    assert AIRFLOW_SENSITIVE_FIELDS < DEFAULT_SECRET_FIELDS
+
+
+def test_ordinary_text_and_short_values_are_kept() -> None:
+    register_secret("abcd")  # too short to mask safely, as in Airflow
+    kept = "Account abcd has 3 open tokens left; status: ok"
+    assert Redactor().text(kept) == kept
 
 
 def test_large_batch_round_trips(store: DLQStore) -> None:

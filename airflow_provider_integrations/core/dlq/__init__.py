@@ -4,10 +4,10 @@ from airflow_provider_integrations.core.dlq.entry import (
     DLQEntry,
     DLQFilter,
     DLQStatus,
-    Redactor,
     RunContext,
 )
 from airflow_provider_integrations.core.dlq.object_store import LocalDLQStore, S3DLQStore
+from airflow_provider_integrations.core.dlq.redaction import Redactor, register_secret
 from airflow_provider_integrations.core.dlq.sql_store import SqlDLQStore
 from airflow_provider_integrations.core.dlq.store import DLQStore
 
@@ -21,4 +21,5 @@ __all__ = [
     "RunContext",
     "S3DLQStore",
     "SqlDLQStore",
+    "register_secret",
 ]

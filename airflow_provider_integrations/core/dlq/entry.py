@@ -1,4 +1,4 @@
-"""What a dead-letter entry holds, how it is identified, filtered and scrubbed of secrets."""
+"""What a dead-letter entry holds, how it is identified and filtered."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,63 +147,6 @@ class DLQFilter:
             and (self.until is None or entry.created_at < self.until)
             and (self.ids is None or entry.id in self.ids)
         )
-
-
-REDACTED = "***REDACTED***"
-DEFAULT_SECRET_FIELDS = frozenset(
-    {
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "authorization",
-        "private_key",
-        "session_id",
-        "ssn",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Redactor:
-    """Scrubs secrets from entries before they are stored.
-
-    A payload field is redacted when its name contains one of `fields` (case and `-`/`_` ignored), so
-    `client_secret` and `X-Api-Key` are caught by `secret` and `api_key`. Known secret `values` are also
-    masked wherever they appear in the message or in payload strings.
-    """
-
-    fields: frozenset[str] = DEFAULT_SECRET_FIELDS
-    values: frozenset[str] = field(default_factory=frozenset)
-
-    @classmethod
-    def with_values(cls, values: Iterable[str], fields: Iterable[str] = DEFAULT_SECRET_FIELDS) -> Redactor:
-        return cls(frozenset(f.lower() for f in fields), frozenset(v for v in values if v))
-
-    def entry(self, entry: DLQEntry) -> DLQEntry:
-        payload = self._value(dict(entry.payload)) if entry.payload is not None else None
-        return replace(entry, payload=payload, message=self.text(entry.message))
-
-    def text(self, text: str) -> str:
-        for secret in sorted(self.values, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def _is_secret_name(self, name: str) -> bool:
-        normal = name.lower().replace("-", "_")
-        squashed = normal.replace("_", "")
-        return any(f in normal or f.replace("_", "") in squashed for f in self.fields)
-
-    def _value(self, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: REDACTED if self._is_secret_name(str(k)) else self._value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._value(v) for v in value]
-        if isinstance(value, str):
-            return self.text(value)
-        return value
 
 
 def to_jsonl(entries: Iterable[DLQEntry]) -> bytes:

@@ -22,9 +22,9 @@ from airflow_provider_integrations.core.dlq.entry import (
     DLQEntry,
     DLQFilter,
     DLQStatus,
-    Redactor,
     to_jsonl,
 )
+from airflow_provider_integrations.core.dlq.redaction import Redactor
 from airflow_provider_integrations.core.dlq.store import DLQStore
 from airflow_provider_integrations.core.errors import ConfigError
 

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
-from airflow_provider_integrations.core.dlq.entry import DLQEntry, DLQFilter, DLQStatus, Redactor
+from airflow_provider_integrations.core.dlq.entry import DLQEntry, DLQFilter, DLQStatus
+from airflow_provider_integrations.core.dlq.redaction import Redactor
 from airflow_provider_integrations.core.dlq.store import DLQStore
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier

@@ -6,7 +6,8 @@ import abc
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from airflow_provider_integrations.core.dlq.entry import DLQEntry, DLQFilter, DLQStatus, Redactor
+from airflow_provider_integrations.core.dlq.entry import DLQEntry, DLQFilter, DLQStatus
+from airflow_provider_integrations.core.dlq.redaction import Redactor
 from airflow_provider_integrations.core.errors import ConfigError
 
 
