@@ -19,39 +19,135 @@ log = logging.getLogger(__name__)
 SCHEMA_POLICIES = ("add", "fail", "ignore")
 
 
-def check_copy_results(manifest: Manifest, results: Sequence[Sequence[Any]], stage_url: str) -> int:
-    """Every manifest file must come back LOADED with exactly its row count; returns rows loaded."""
-    expected = {f.key.removeprefix(stage_url).lstrip("/"): f.rows for f in manifest.files}
-    seen: dict[str, tuple[str, int]] = {}
-    for row in results:
-        name = str(row[0]).removeprefix(stage_url).lstrip("/")
-        listed = name if name in expected else next((n for n in expected if name.endswith(n)), None)
-        if listed is not None:
-            seen[listed] = (str(row[1]), int(row[3] or 0))
+def manifest_folder(manifest: Manifest, manifest_uri: str) -> str:
+    """The folder (`s3://bucket/prefix/`) the extract wrote the manifest and its parts to.
+
+    Every listed object must lie in it: a manifest moved or copied elsewhere, or edited, names objects
+    that are not its own, and loading them would load another extract's files under this one's name.
+    """
+    folder = f"{manifest_uri.rsplit('/', 1)[0]}/"
+    outside = [f.key for f in manifest.files if not f.key.startswith(folder) or "/../" in f.key]
+    if outside:
+        raise LoadError(
+            f"manifest {manifest_uri} lists {len(outside)} objects outside its own folder {folder}, "
+            f"e.g. {outside[0]}: an extract is loaded from where it was written (re-run the extract to "
+            "write it elsewhere)"
+        )
+    return folder
+
+
+def files_on_stage(manifest: Manifest, stage: str, stage_url: str, folder: str) -> list[str]:
+    """The manifest's objects as paths relative to the stage's URL, which must hold every one of them."""
+    outside = [f.key for f in manifest.files if not f.key.startswith(stage_url)]
+    if outside:
+        raise ConfigError(
+            f"stage {stage} points at {stage_url}, which does not hold the manifest's objects in {folder} "
+            f"(e.g. {outside[0]}): give a stage whose URL covers {folder}, or none for the default"
+        )
+    return [f.key[len(stage_url) :] for f in manifest.files]
+
+
+def check_objects(s3: Any, manifest: Manifest) -> None:
+    """Before any COPY: every listed object exists on S3 with the size the extract recorded (a HEAD each)."""
+    from botocore.exceptions import ClientError
+
     problems = []
-    for name, rows in expected.items():
-        status, loaded = seen.get(name, ("MISSING", 0))
-        if status != "LOADED" or loaded != rows:
-            problems.append(f"{name}: {status} with {loaded} of {rows} rows")
+    for part in manifest.files:
+        bucket, _, key = part.key.removeprefix("s3://").partition("/")
+        try:
+            size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            problems.append(f"{part.key}: missing")
+            continue
+        if size != part.bytes:
+            problems.append(f"{part.key}: {size} bytes where the manifest recorded {part.bytes}")
+    if problems:
+        raise LoadError(
+            f"{manifest.system}/{manifest.stream} batch {manifest.batch_id}: the objects on S3 are not the "
+            f"ones the manifest lists: {'; '.join(problems)}"
+        )
+
+
+def check_copy_results(manifest: Manifest, results: Sequence[Sequence[Any]], stage_url: str) -> int:
+    """Every manifest file must come back LOADED with exactly its row count, and no other file at all;
+    returns rows loaded. A result names a file by its full URL or by its path on the stage, exactly."""
+    names = {f.key: f for f in manifest.files} | {f.key[len(stage_url) :]: f for f in manifest.files}
+    seen: dict[str, tuple[str, int]] = {}
+    problems = []
+    for row in results:
+        part = names.get(str(row[0]))
+        if part is None:
+            problems.append(f"{row[0]}: {row[1]} but not in the manifest")
+            continue
+        seen[part.key] = (str(row[1]), int(row[3] or 0))
+    for part in manifest.files:
+        status, loaded = seen.get(part.key, ("MISSING", 0))
+        if status != "LOADED" or loaded != part.rows:
+            problems.append(f"{part.key}: {status} with {loaded} of {part.rows} rows")
     if problems:
         raise LoadError(
             f"COPY of {manifest.system}/{manifest.stream} batch {manifest.batch_id} did not load every file "
             f"as listed in the manifest: {'; '.join(problems)}"
         )
-    return sum(expected.values())
+    return manifest.rows
+
+
+def check_staged_files(manifest: Manifest, counts: Sequence[Sequence[Any]]) -> None:
+    """After the COPY, the rows' own lineage (`_SOURCE_FILE`, `_BATCH_ID`, written into every row by the
+    extract) must name exactly the manifest's objects and batch, with exactly their row counts: staging
+    holds this extract's files and nothing else, whatever the stage resolved the names to."""
+    expected = {f.key: f.rows for f in manifest.files}
+    problems = []
+    found: dict[str, int] = {}
+    for source, batch, rows in counts:
+        if source not in expected or batch != manifest.batch_id:
+            problems.append(f"{rows} rows from {source} of batch {batch}, which the manifest does not list")
+        else:
+            found[source] = int(rows)
+    problems += [
+        f"{key}: {found.get(key, 0)} rows staged of {rows}"
+        for key, rows in expected.items()
+        if found.get(key, 0) != rows
+    ]
+    if problems:
+        raise LoadError(
+            f"{manifest.system}/{manifest.stream} batch {manifest.batch_id}: the staged rows are not the "
+            f"manifest's: {'; '.join(problems)}"
+        )
 
 
 class S3ToSnowflakeMergeOperator(BaseOperator):
     """Load an extract into a Snowflake table: COPY every manifest file into staging, MERGE into target.
 
-    Each listed file must be LOADED with exactly the manifest's row count, or the task fails naming the
-    files. The MERGE keeps the newest version of each key, rewrites rows only when their content hash
-    changed, and applies deletes as `_DELETED = TRUE` (`delete_mode="soft"`) or by removing the row.
-    New source columns are added to the target (`schema_policy="add"`), fail the task ("fail") or are left
-    out ("ignore"). After a full extract, target rows whose key it no longer holds were deleted at the
-    source and are deleted here too (`full_load_deletes`), which is how systems without a delete feed
-    (Workday) get deletes; records the extract rejected to the DLQ are not taken for deleted. The COPY,
-    MERGE and deletion run in one transaction.
+    The load reads exactly the manifest's own objects or fails. They must lie in the manifest's folder
+    and exist on S3 with the sizes the extract recorded; the stage's URL, read with DESC STAGE on every
+    load, must hold them all, and the files are named relative to it. By default each bucket gets its own
+    stage (`<target>__STAGE_<digest of the URL>`), so loading another bucket's extract into the same table
+    never reads the first bucket's files. Each listed file must be LOADED with exactly the manifest's row
+    count, and the staged rows' lineage (`_SOURCE_FILE`, `_BATCH_ID`) must name exactly the manifest's
+    files with their counts, or the task fails naming the files. The MERGE keeps the newest version of
+    each key, rewrites rows only when their content hash changed, and applies deletes as `_DELETED = TRUE`
+    (`delete_mode="soft"`) or by removing the row. New source columns are added to the target
+    (`schema_policy="add"`), fail the task ("fail") or are left out ("ignore"). After a full extract,
+    target rows whose key it no longer holds were deleted at the source and are deleted here too
+    (`full_load_deletes`), which is how systems without a delete feed (Workday) get deletes; records the
+    extract rejected to the DLQ are not taken for deleted. The COPY, MERGE and deletion run in one
+    transaction.
+
+    :param manifest_uri: the extract's manifest, `s3://bucket/prefix/manifest.json` (templated).
+    :param target_table: the table to MERGE into, optionally `schema.table` or `db.schema.table`
+        (templated); created if missing.
+    :param snowflake_conn_id: the Snowflake connection.
+    :param aws_conn_id: the AWS connection that reads the manifest and checks its objects.
+    :param staging_table: the staging table, rebuilt on every load; default `<target>__STAGING`.
+    :param stage: an external stage whose URL holds the manifest's folder (it is checked on every load);
+        default one stage per bucket, created on first use.
+    :param storage_integration: the storage integration a created stage uses to read S3.
+    :param delete_mode: "soft" marks deleted rows `_DELETED = TRUE`; "hard" removes them.
+    :param schema_policy: what a new source column does: "add" it, "fail" the task, or "ignore" it.
+    :param full_load_deletes: after a full extract, delete target rows whose key the extract lacks.
     """
 
     template_fields: Sequence[str] = ("manifest_uri", "target_table")
@@ -91,42 +187,44 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         with task_outcomes():
             return self._load()
 
-    def _read_manifest(self) -> Manifest:
+    def _load(self) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
 
         parts = urlsplit(self.manifest_uri)
         if parts.scheme != "s3":
             raise ConfigError(f"manifest_uri must be s3://bucket/key, got {self.manifest_uri!r}")
-        s3 = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+        s3: Any = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
         body = s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
-        return Manifest.from_json(body)
-
-    def _load(self) -> dict[str, Any]:
-        from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
-
-        manifest = self._read_manifest()
+        manifest = Manifest.from_json(body)
         if not manifest.files:
             log.info("%s/%s: the extract holds no rows; nothing to load", manifest.system, manifest.stream)
             return {"rows": 0, "files": 0}
         schema = RecordSchema.from_config(manifest.schema, key=manifest.primary_key)
+        bucket_url = f"s3://{parts.netloc}/"
         tables = sql.LoadTables(
             self.target_table,
             self.staging_table or f"{self.target_table}__STAGING",
-            self.stage or f"{self.target_table}__STAGE",
+            self.stage or sql.stage_for(self.target_table, bucket_url),
         )
-        bucket = urlsplit(self.manifest_uri).netloc
-        stage_url = f"s3://{bucket}"
-        files = [f.key.removeprefix(stage_url).lstrip("/") for f in manifest.files]
+        folder = manifest_folder(manifest, self.manifest_uri)
+        check_objects(s3, manifest)
         conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
         try:
             cursor = conn.cursor()
             cursor.execute(sql.create_target(tables.target, schema.fields, manifest.primary_key))
             fields = self._evolve(cursor, tables.target, schema)
             cursor.execute(sql.create_staging(tables.staging, schema.fields))
-            cursor.execute(sql.create_stage(tables.stage, stage_url, self.storage_integration))
+            cursor.execute(sql.create_stage(tables.stage, bucket_url, self.storage_integration))
+            cursor.execute(sql.describe_stage(tables.stage))
+            stage_url = sql.stage_url(tables.stage, cursor.fetchall())
+            files = files_on_stage(manifest, tables.stage, stage_url, folder)
             cursor.execute("BEGIN")
             try:
                 loaded = self._copy(cursor, manifest, tables, files, stage_url)
+                cursor.execute(sql.staged_files(tables.staging))
+                check_staged_files(manifest, cursor.fetchall())
                 hard = self.delete_mode == "hard"
                 cursor.execute(sql.merge(tables, fields, manifest.primary_key, hard_delete=hard))
                 merged = cursor.fetchall()
@@ -145,13 +243,16 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
             "missing_from_full": missing,
         }
         log.info(
-            "loaded %s/%s batch %s into %s: %d rows from %d files; merge %s; %d gone from the full extract",
+            "loaded %s/%s batch %s into %s: %d rows from %d files on stage %s (%s); merge %s; "
+            "%d gone from the full extract",
             manifest.system,
             manifest.stream,
             manifest.batch_id,
             tables.target,
             loaded,
             len(files),
+            tables.stage,
+            stage_url,
             merged,
             missing,
         )

@@ -37,6 +37,7 @@ def apply() -> None:
     _record_only_real_table_comments()
     _copy_errors_name_the_file()
     _keep_limits_over_empty_joins()
+    _describe_stages()
     _applied = True
 
 
@@ -107,3 +108,50 @@ def _keep_limits_over_empty_joins() -> None:
         self.duck_conn.execute("SET GLOBAL disabled_optimizers = 'statistics_propagation'")
 
     instance.FakeSnow.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _describe_stages() -> None:
+    """fakesnow has no DESC STAGE (it looks for a table of that name). Snowflake answers with one row per
+    property: parent_property, property, property_type, property_value, property_default, the location's
+    URL as a JSON list (`["s3://bucket/path/"]`, empty for an internal stage), and a missing stage is
+    error 2003 "Stage '<db>.<schema>.<name>' does not exist or not authorized."."""
+    import json
+
+    import sqlglot
+    from fakesnow.cursor import FakeSnowflakeCursor
+    from fakesnow.transforms import stage
+    from sqlglot import exp
+
+    transform = FakeSnowflakeCursor._transform
+
+    def _transform(self: Any, expression: Any, params: Any) -> Any:
+        if not (
+            isinstance(expression, exp.Describe)
+            and str(expression.args.get("kind") or "").upper() == "STAGE"
+            and isinstance(table := expression.this, exp.Table)
+        ):
+            return transform(self, expression, params)
+        ident = table.this
+        name = ident.this if ident.quoted else ident.this.upper()
+        catalog = (table.catalog or self._conn.database or "").upper()
+        schema = (table.db or self._conn.schema or "").upper()
+        found = self._duck_conn.execute(
+            "SELECT url, storage_integration FROM _fs_global._fs_information_schema._fs_stages "
+            "WHERE database_name = ? AND schema_name = ? AND name = ?",
+            [catalog, schema, name],
+        ).fetchone()
+        if found is None:
+            raise stage.not_found_error(f"{catalog}.{schema}.{name}")
+        url, integration = found
+        rows = [
+            ("STAGE_FILE_FORMAT", "TYPE", "String", "CSV", "CSV"),
+            ("STAGE_LOCATION", "URL", "String", json.dumps([url]) if url else "", ""),
+            ("STAGE_INTEGRATION", "STORAGE_INTEGRATION", "String", integration or "", ""),
+            ("DIRECTORY", "ENABLE", "Boolean", "false", "false"),
+        ]
+        columns = ("parent_property", "property", "property_type", "property_value", "property_default")
+        return sqlglot.parse_one(
+            exp.select("*").from_(exp.values(rows, alias="t", columns=columns)).sql("duckdb")
+        )
+
+    FakeSnowflakeCursor._transform = _transform  # type: ignore[method-assign]

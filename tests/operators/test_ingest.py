@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_integrations.core.dlq import LocalDLQStore
 from tests.connectors.conftest import Admin
+from tests.operators.conftest import s3_client
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,33 @@ def test_full_then_incremental_salesforce_account(
     poison = {e.record_key for e in LocalDLQStore(run_ingest.dlq).find(limit=10_000)}
     assert len(source_live) == 1500 + 5 - 4
     assert live == source_live - poison, "the target equals the source minus the poison records"
+
+
+def test_a_second_bucket_loads_its_own_files_into_the_same_table(
+    run_ingest: Any,
+    admin: Admin,
+    sandbox: Any,
+    snowflake_query: Callable[[str], list[tuple[Any, ...]]],
+    source_records: Callable[[str, str], list[dict[str, Any]]],
+) -> None:
+    """The same stream extracted to another bucket lands under the same relative path: the load must COPY
+    the second bucket's objects, not the first bucket's files found at that path."""
+    table = table_name("SF_CONTACT_BUCKETS")
+    spec = [{"system": "salesforce", "stream": "Contact", "table": table, "mode": "full"}]
+    second = f"{run_ingest.bucket}-second"
+    s3_client(sandbox).create_bucket(Bucket=second)
+    with admin.restored("salesforce", "Contact"), admin.sized("salesforce", "Contact", 60):
+        ok(run_ingest(spec, datetime.now(UTC)))
+        updated = admin.mutate("salesforce", "Contact", update=7)["updated"]
+        ok(run_ingest(spec, datetime.now(UTC), {"INGEST_BUCKET": second}))
+        source = {r["Id"]: when(r["SystemModstamp"]) for r in source_records("salesforce", "Contact")}
+    rows = snowflake_query(f'SELECT "ID", "SYSTEMMODSTAMP", "_SOURCE_FILE" FROM "{table}"')
+    assert updated == 7 and len(rows) == 60
+    assert {r[0]: when(r[1]) for r in rows} == source, "the target holds the second extract's values"
+    from_second = {r[0] for r in rows if str(r[2]).startswith(f"s3://{second}/")}
+    assert len(from_second) == 7, "the changed rows came from the second bucket's files"
+
+
+def when(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.astimezone(UTC)

@@ -189,15 +189,15 @@ def test_a_missing_or_corrupt_part_file_fails_the_load_naming_it(
     put("part-00001.parquet", second)
     assert snapshot(snowflake_query, table) == loaded, "a failed load changes nothing in the target"
 
-    put("part-00002.parquet", b"\x00garbage, not parquet\xff" * 40)
-    with pytest.raises(AirflowFailException, match=r"LoadError: .*part-00002\.parquet") as corrupt:
+    put("part-00002.parquet", (b"\x00garbage, not parquet\xff" * len(third))[: len(third)])
+    with pytest.raises(AirflowFailException, match=r"LoadError: COPY .*part-00002\.parquet") as corrupt:
         load.execute(context)
     assert "part-00000" not in str(corrupt.value) and "part-00001" not in str(corrupt.value)
     put("part-00002.parquet", third)
     assert snapshot(snowflake_query, table) == loaded
 
-    put("part-00001.parquet", third)  # valid Parquet, but not the rows the manifest lists
-    with pytest.raises(AirflowFailException, match=r"part-00001\.parquet: LOADED with 50 of 100 rows"):
+    put("part-00001.parquet", third)  # valid Parquet, but not the object the manifest lists
+    with pytest.raises(AirflowFailException, match=r"part-00001\.parquet: \d+ bytes where the manifest"):
         load.execute(context)
     assert snapshot(snowflake_query, table) == loaded, "a failed load changes nothing in the target"
 

@@ -8,9 +8,12 @@ rows instead of METADATA$ columns, ON_ERROR=ABORT_STATEMENT.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.schema import Field, FieldType
@@ -72,14 +75,56 @@ def create_staging(table: str, fields: Sequence[Field]) -> str:
     return f"CREATE OR REPLACE TABLE {quote(table)} ({column_defs(fields, LINEAGE_COLUMNS)})"
 
 
+def stage_for(table: str, url: str) -> str:
+    """The default stage of `table` for one location, e.g. `ACCOUNTS__STAGE_3FA2B1C0` for s3://raw-prod/.
+
+    The name carries a digest of the URL: loads from another bucket get a stage of their own instead of
+    reusing the first location's under the same name.
+    """
+    return f"{table}__STAGE_{hashlib.sha256(url.encode()).hexdigest()[:8].upper()}"
+
+
 def create_stage(stage: str, url: str, storage_integration: str | None = None) -> str:
-    """An external stage on `url` (s3://bucket/prefix/). Credentials belong in a storage integration."""
+    """An external stage on `url` (s3://bucket/prefix/). Credentials belong in a storage integration.
+
+    An existing stage is left as it is: `describe_stage` tells where it points.
+    """
     if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_=./-]*)?", url):
         raise ConfigError(f"stage URL {url!r} is not an s3:// bucket location")
     text = f"CREATE STAGE IF NOT EXISTS {quote(stage)} URL='{url.rstrip('/')}/'"
     if storage_integration:
         text += f" STORAGE_INTEGRATION = {quote(storage_integration)}"
     return text
+
+
+def describe_stage(stage: str) -> str:
+    """Snowflake's DESC STAGE: one row per property (parent_property, property, property_type,
+    property_value, property_default); read it with `stage_url`."""
+    return f"DESC STAGE {quote(stage)}"
+
+
+def stage_url(stage: str, rows: Sequence[Sequence[Any]]) -> str:
+    """The location DESC STAGE reports for `stage` (STAGE_LOCATION.URL, a JSON list of one URL), ending
+    in `/`; an internal stage or one without exactly one URL is refused."""
+    values = [row[3] for row in rows if row[0] == "STAGE_LOCATION" and row[1] == "URL"]
+    try:
+        urls = json.loads(values[0]) if len(values) == 1 and values[0] else []
+    except json.JSONDecodeError:
+        urls = []
+    if not isinstance(urls, list) or len(urls) != 1 or not str(urls[0]).startswith("s3://"):
+        raise ConfigError(
+            f"stage {stage} is not an external stage on one s3:// location (DESC STAGE reports URL {values})"
+        )
+    url = str(urls[0])
+    return url if url.endswith("/") else f"{url}/"
+
+
+def staged_files(staging: str) -> str:
+    """Rows per lineage (source file, batch) in staging: what the COPY loaded, by the files' own account."""
+    return (
+        f'SELECT "_SOURCE_FILE", "_BATCH_ID", COUNT(*) FROM {quote(staging)} '
+        'GROUP BY "_SOURCE_FILE", "_BATCH_ID" ORDER BY "_SOURCE_FILE", "_BATCH_ID"'
+    )
 
 
 COPY_FILES_LIMIT = 1000
