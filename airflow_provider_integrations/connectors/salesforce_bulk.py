@@ -2,24 +2,59 @@
 
 Every page of query results is checked against `Sforce-NumberOfRecords`, and every record sent to an
 ingest job must come back in exactly one of the successful, failed or unprocessed results.
+
+Every step is safe to repeat after its reply was lost, which a dropped connection does to a step the
+server already applied:
+
+- Creating a job is repeated by the HTTP client: a lost reply leaves an empty job nobody uses (an ingest
+  job stays Open and never runs; a query job runs once more for nothing). Data only ever goes to the job
+  whose id came back, so two jobs never carry the same records.
+- Uploading data is never repeated into the same job: Salesforce takes a second upload and then refuses
+  to close the job (INVALIDJOB), and a job cannot tell what it received. When an upload's fate is
+  unknown, the job (still Open, so nothing of it ever ran) is aborted and the data goes to a new job.
+- Closing, aborting and deleting are repeated; a repeat that Salesforce refuses because the job is
+  already past that step (INVALIDJOBSTATE, NOT_FOUND) counts as done once the job's own state says so.
+- Result files are stored by Salesforce: a download cut short is read again and resumes after the rows
+  already read, so no row is returned twice or skipped.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
+
+import httpx
 
 from airflow_provider_integrations.connectors.base import WriteOutcome, WriteResult
 from airflow_provider_integrations.connectors.salesforce_api import SYSTEM, TRANSIENT_CODES
-from airflow_provider_integrations.core.errors import PaginationError, PermanentError, TransientError
+from airflow_provider_integrations.core.errors import (
+    IntegrationError,
+    PaginationError,
+    PermanentError,
+    TransientError,
+)
 from airflow_provider_integrations.core.http import HttpClient
+from airflow_provider_integrations.core.url_paths import INVALID_PATH_SEGMENT, SALESFORCE_ID
+
+log = logging.getLogger(__name__)
 
 PAGE_RECORDS = 50_000
 FAILED_STATES = ("Failed", "Aborted")
+CLOSED_STATES = ("UploadComplete", "InProgress", "JobComplete", "Failed")
+"""States of a job that was closed (its data handed over for processing), whatever happened next."""
+SUBMIT_ATTEMPTS = 4
+"""Jobs one submit may open when uploads keep ending without a reply; a fresh job each time."""
+READ_ATTEMPTS = 6
+"""Times one result file is opened when its download keeps being cut short."""
+MAX_FIELD_CHARS = 150 * 1024 * 1024
+"""Bulk API 2.0's largest upload. Failed results carry back the data sent, so one of their fields can
+be as long as anything uploaded, past the csv module's default limit of 131,072 characters."""
 
 
 def stream_lines(chunks: Iterable[str]) -> Iterator[str]:
@@ -35,14 +70,36 @@ def stream_lines(chunks: Iterable[str]) -> Iterator[str]:
 
 
 def csv_records(lines: Iterable[str]) -> Iterator[dict[str, str | None]]:
-    """Dicts from CSV lines; an empty cell is None, as Bulk API writes nulls."""
+    """Dicts from CSV lines; an empty cell is None, as Bulk API writes nulls.
+
+    Fields up to MAX_FIELD_CHARS are read; a result that is not CSV raises PermanentError naming the line.
+    """
+    # The limit is process-wide in the csv module; it is only ever raised here, never lowered.
+    if csv.field_size_limit() < MAX_FIELD_CHARS:
+        csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None:
-        return
-    for row in reader:
-        if row:
-            yield {name: (value if value != "" else None) for name, value in zip(header, row, strict=True)}
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        for row in reader:
+            if row:
+                yield {
+                    name: (value if value != "" else None) for name, value in zip(header, row, strict=True)
+                }
+    except (csv.Error, ValueError) as error:
+        raise PermanentError(
+            f"a Bulk API result is not the CSV it should be at line {reader.line_num}: {error}", system=SYSTEM
+        ) from error
+
+
+def job_id_segment(job_id: object) -> str:
+    """A job id as a URL path segment, once it has the shape of a Salesforce id (15 or 18 letters and
+    digits): anything else could name another resource. Raises PermanentError before any request."""
+    problem = SALESFORCE_ID.problem(job_id)
+    if problem is not None:
+        raise PermanentError(f"bulk job id {problem}", system=SYSTEM, code=INVALID_PATH_SEGMENT)
+    return quote(str(job_id), safe="")
 
 
 @dataclass(frozen=True)
@@ -98,7 +155,8 @@ class BulkJobState:
 
 
 class BulkJob:
-    """Create a job, read its state, wait for it."""
+    """One kind of Bulk API 2.0 job (ingest or query): create, read its state, wait, close, abort,
+    delete, read a result file. Each step is safe to repeat after a lost reply (see the module)."""
 
     def __init__(
         self,
@@ -114,13 +172,49 @@ class BulkJob:
         self.timeout = timeout
         self.sleep = sleep
 
+    def url(self, job_id: str, *rest: str) -> str:
+        """The job's URL (and a resource under it), its id checked first."""
+        return "/".join((self.base, job_id_segment(job_id), *rest))
+
     def create(self, body: Mapping[str, Any]) -> str:
+        """A new job; its id. Repeated after a lost reply: the job made by the lost attempt stays empty."""
         job: dict[str, Any] = self.client.request("POST", self.base, json=body, idempotent=True).json()
         return str(job["id"])
 
     def state(self, job_id: str) -> BulkJobState:
         """One status call."""
-        return BulkJobState.from_info(self.client.get_json(f"{self.base}/{job_id}"))
+        return BulkJobState.from_info(self.client.get_json(self.url(job_id)))
+
+    def close(self, job_id: str) -> BulkJobState:
+        """Hand an ingest job's data over for processing (state UploadComplete)."""
+        return self._change(job_id, "UploadComplete", CLOSED_STATES)
+
+    def abort(self, job_id: str) -> BulkJobState:
+        """Stop a job; an aborted one stays aborted. A job that already ended otherwise cannot be."""
+        return self._change(job_id, "Aborted", ("Aborted",))
+
+    def delete(self, job_id: str) -> None:
+        """Delete a job and its results (Salesforce deletes only ended or closed jobs); a job already
+        gone is deleted."""
+        try:
+            self.client.request("DELETE", self.url(job_id))
+        except IntegrationError as error:
+            if error.code != "NOT_FOUND":
+                raise
+
+    def _change(self, job_id: str, target: str, reached: Collection[str]) -> BulkJobState:
+        url = self.url(job_id)
+        try:
+            info = self.client.request("PATCH", url, json={"state": target}, idempotent=True).json()
+        except (PermanentError, TransientError) as refused:
+            # A repeat after a lost reply meets a job already past the change (INVALIDJOBSTATE), and a
+            # change whose every reply was lost may still have happened: the job's state says which.
+            now = self.state(job_id)
+            if now.state in reached:
+                log.info("bulk job %s is %s: the change to %s was made", job_id, now.state, target)
+                return now
+            raise refused
+        return BulkJobState.from_info(info)
 
     def wait(self, job_id: str) -> BulkJobState:
         """Poll until the job completes; a job that fails or is aborted raises PermanentError."""
@@ -140,6 +234,32 @@ class BulkJob:
             raise state.error(job_id)
         return state
 
+    def read_csv(
+        self, url: str, params: Mapping[str, str] | None = None
+    ) -> Generator[dict[str, str | None], None, tuple[httpx.Headers, int]]:
+        """The rows of one stored result file; returns its headers and how many rows it held.
+
+        A download cut short is opened again and read on after the rows already yielded (the client
+        has already retried a file that cannot be opened at all).
+        """
+        done = 0
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            opened = False
+            try:
+                with self.client.stream("GET", url, params=params) as response:
+                    opened, seen = True, 0
+                    for row in csv_records(stream_lines(response.iter_text())):
+                        seen += 1
+                        if seen > done:
+                            done = seen
+                            yield row
+                    return response.headers, seen
+            except TransientError as cut:
+                if not opened or attempt == READ_ATTEMPTS:
+                    raise
+                log.warning("%s; reading it again after row %d", cut, done)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
 
 class BulkQuery:
     """A Bulk API 2.0 query whose results are streamed, never held whole."""
@@ -158,15 +278,9 @@ class BulkQuery:
             params = {"maxRecords": str(self.page_records)}
             if locator:
                 params["locator"] = locator
-            with self.job.client.stream(
-                "GET", f"{self.job.base}/{job_id}/results", params=params
-            ) as response:
-                page_count = int(response.headers.get("sforce-numberofrecords", "-1"))
-                in_page = 0
-                for record in csv_records(stream_lines(response.iter_text())):
-                    in_page += 1
-                    yield record
-                locator = response.headers.get("sforce-locator")
+            headers, in_page = yield from self.job.read_csv(self.job.url(job_id, "results"), params)
+            page_count = int(headers.get("sforce-numberofrecords", "-1"))
+            locator = headers.get("sforce-locator")
             if page_count >= 0 and in_page != page_count:
                 raise PaginationError(
                     f"bulk query {job_id}: a results page said {page_count} records but held {in_page}"
@@ -213,17 +327,43 @@ class BulkWriter:
         }
         if operation == "upsert":
             body["externalIdFieldName"] = key_field
-        job_id = self.job.create(body)
+        data = to_csv(records)
+        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+            job_id = self.job.create(body)
+            try:
+                self._upload(job_id, data)
+                self.job.close(job_id)
+                return job_id
+            except (PermanentError, TransientError) as failed:
+                if attempt == SUBMIT_ATTEMPTS or not self._abandon(job_id):
+                    raise
+                log.warning("bulk job %s: %s; its data goes to a new job", job_id, failed)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _upload(self, job_id: str, data: str) -> None:
+        # Not repeated by the client once it may have reached the server: a job takes one upload only.
         self.job.client.request(
             "PUT",
-            f"{self.job.base}/{job_id}/batches",
-            content=to_csv(records),
+            self.job.url(job_id, "batches"),
+            content=data,
             headers={"Content-Type": "text/csv"},
+            idempotent=False,
         )
-        self.job.client.request(
-            "PATCH", f"{self.job.base}/{job_id}", json={"state": "UploadComplete"}, idempotent=True
-        )
-        return job_id
+
+    def _abandon(self, job_id: str) -> bool:
+        """Abort a job this writer could not close. True when it was still Open: then none of it ever
+        runs and its data can go to a new job. False when it was closed after all (or its state cannot
+        be read): a new job could write the same records twice."""
+        try:
+            if self.job.state(job_id).state != "Open":
+                return False
+        except IntegrationError:
+            return False
+        try:
+            self.job.abort(job_id)
+        except IntegrationError as error:
+            log.warning("bulk job %s stays Open, never closed so never run: %s", job_id, error)
+        return True
 
     def state(self, job_id: str) -> BulkJobState:
         """The job's state now (one API call)."""
@@ -249,22 +389,17 @@ class BulkWriter:
 
     def _results(self, job_id: str, key_field: str) -> Iterator[WriteResult]:
         for kind in ("successfulResults", "failedResults", "unprocessedrecords"):
-            with self.job.client.stream("GET", f"{self.job.base}/{job_id}/{kind}/") as response:
-                for row in csv_records(stream_lines(response.iter_text())):
-                    key = str(row.get(key_field))
-                    if kind == "successfulResults":
-                        created = (row.get("sf__Created") or "").lower() == "true"
-                        yield WriteResult(key, WriteOutcome.SUCCESS, row.get("sf__Id"), created)
-                    elif kind == "failedResults":
-                        code, _, message = (row.get("sf__Error") or "UNKNOWN_ERROR").partition(":")
-                        outcome = (
-                            WriteOutcome.TRANSIENT if code in TRANSIENT_CODES else WriteOutcome.PERMANENT
-                        )
-                        yield WriteResult(key, outcome, row.get("sf__Id"), None, code, message.rstrip(":-"))
-                    else:
-                        yield WriteResult(
-                            key, WriteOutcome.TRANSIENT, None, None, "UNPROCESSED", "not processed"
-                        )
+            for row in self.job.read_csv(self.job.url(job_id, kind, "")):
+                key = str(row.get(key_field))
+                if kind == "successfulResults":
+                    created = (row.get("sf__Created") or "").lower() == "true"
+                    yield WriteResult(key, WriteOutcome.SUCCESS, row.get("sf__Id"), created)
+                elif kind == "failedResults":
+                    code, _, message = (row.get("sf__Error") or "UNKNOWN_ERROR").partition(":")
+                    outcome = WriteOutcome.TRANSIENT if code in TRANSIENT_CODES else WriteOutcome.PERMANENT
+                    yield WriteResult(key, outcome, row.get("sf__Id"), None, code, message.rstrip(":-"))
+                else:
+                    yield WriteResult(key, WriteOutcome.TRANSIENT, None, None, "UNPROCESSED", "not processed")
 
 
 def to_csv(records: Sequence[Mapping[str, Any]]) -> str:

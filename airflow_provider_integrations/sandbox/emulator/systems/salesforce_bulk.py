@@ -64,11 +64,6 @@ MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 _DELETABLE = {"ingest": ("UploadComplete", "JobComplete", "Aborted", "Failed"),
               "query": ("JobComplete", "Aborted", "Failed")}  # fmt: skip
 
-# Python's csv module refuses fields over 131,072 characters by default, which made an upload carrying a
-# longer value a 500. Salesforce reads any upload it accepts and refuses an over-long value per record
-# (STRING_TOO_LONG), so the stand-in's reader takes fields as long as an upload can be.
-csv.field_size_limit(max(csv.field_size_limit(), MAX_UPLOAD_BYTES))
-
 
 @dataclass
 class Job:
@@ -440,6 +435,12 @@ async def upload(sf: Salesforce, request: Request, version: str, job_id: str) ->
 
 
 def _parse_csv(job: IngestJob, text: str) -> tuple[list[str], list[list[str]]]:
+    # Python's csv module refuses fields over 131,072 characters by default, which made an upload with a
+    # longer value a 500. Salesforce reads any upload it accepts and refuses an over-long value per record
+    # (STRING_TOO_LONG), so the stand-in reads fields as long as an upload can be (the limit is
+    # process-wide: raised when the stand-in parses, never on import).
+    if csv.field_size_limit() < MAX_UPLOAD_BYTES:
+        csv.field_size_limit(MAX_UPLOAD_BYTES)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[job.delimiter])
     rows = [row for row in reader if row]
     return (rows[0], rows[1:]) if rows else ([], [])
