@@ -8,12 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -36,13 +34,13 @@ from airflow_provider_integrations.core.http import (
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page, paginate
+from airflow_provider_integrations.core.url_paths import WORKDAY_ID, WORKDAY_NAME, name_segment, segment
 from airflow_provider_integrations.core.watermark import Window
 
 log = logging.getLogger(__name__)
 SYSTEM = "workday"
 MAX_LIMIT = 100
 """Workday refuses a `limit` above 100."""
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _OAUTH_REFUSALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client", "invalid_token"})
 _OAUTH_BAD_REQUESTS = frozenset({"invalid_request", "unsupported_grant_type", "invalid_scope"})
 _ONE_TICK = timedelta(microseconds=1)
@@ -80,10 +78,7 @@ class WorkdaySettings:
         missing = [name for name in required if not getattr(self, name)]
         if missing:
             raise ConfigError(f"workday needs {', '.join(missing)} in the connection")
-        if not _NAME.fullmatch(self.tenant):
-            raise ConfigError(
-                f"workday tenant {self.tenant!r} is not a tenant name (letters, digits, '_', '-', '.')"
-            )
+        name_segment(self.tenant, "workday tenant", WORKDAY_NAME, system=SYSTEM)
         if self.rate_limit_per_second is not None and self.rate_limit_per_second <= 0:
             raise ConfigError(
                 f"workday rate_limit_per_second must be a positive number, got {self.rate_limit_per_second}"
@@ -96,7 +91,7 @@ class WorkdaySettings:
 
     @property
     def token_url(self) -> str:
-        return f"{self.base_url}/ccx/oauth2/{quote(self.tenant)}/token"
+        return f"{self.base_url}/ccx/oauth2/{self.tenant}/token"
 
     def grant(self) -> dict[str, str]:
         """The refresh-token grant (the client id and secret go in a basic Authorization header)."""
@@ -207,9 +202,7 @@ class WorkdayConnector(Connector):
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         super().__init__(client, streams)
-        if not _NAME.fullmatch(tenant):
-            raise ConfigError(f"workday tenant {tenant!r} is not a tenant name")
-        self.tenant = tenant
+        self.tenant = name_segment(tenant, "workday tenant", WORKDAY_NAME, system=SYSTEM)
         self._today = today
 
     @classmethod
@@ -269,11 +262,11 @@ class WorkdayConnector(Connector):
     def path(self, spec: Stream) -> str:
         """`/ccx/api/{api}/{tenant}/{source}`, where the `api` option is e.g. `v1` or `staffing/v6`."""
         api = str(spec.options.get("api", "v1")).strip("/")
-        parts = [*api.split("/"), spec.source]
-        bad = [part for part in parts if not _NAME.fullmatch(part)]
-        if bad:
-            raise ConfigError(f"workday stream {spec.name!r}: {bad} is not a valid API path segment")
-        return f"/ccx/api/{api}/{self.tenant}/{spec.source}"
+        what = f"workday stream {spec.name!r}: path segment"
+        parts = [
+            name_segment(part, what, WORKDAY_NAME, system=SYSTEM) for part in [*api.split("/"), spec.source]
+        ]
+        return f"/ccx/api/{'/'.join(parts[:-1])}/{self.tenant}/{parts[-1]}"
 
     def page_size(self, spec: Stream) -> int:
         try:
@@ -338,9 +331,10 @@ class WorkdayConnector(Connector):
         for record in records:
             raw_key = record.get(key_field)
             key = "" if raw_key is None else str(raw_key)
-            if not _NAME.fullmatch(key):
-                message = f"{key_field} {raw_key!r} is not a Workday worker id"
-                yield WriteResult(key, WriteOutcome.PERMANENT, code="INVALID_KEY", message=message)
+            try:
+                worker = segment(raw_key, key_field, WORKDAY_ID, system=SYSTEM)
+            except PermanentError as error:
+                yield WriteResult(key, WriteOutcome.PERMANENT, None, None, error.code, error.message)
                 continue
             body: dict[str, Any] = {"proposedBusinessTitle": record.get("businessTitle")}
             effective = record.get("effective")
@@ -354,7 +348,7 @@ class WorkdayConnector(Connector):
             try:
                 response = self.client.request(
                     "POST",
-                    f"/ccx/api/staffing/v6/{self.tenant}/workers/{quote(key, safe='')}/{target}",
+                    f"/ccx/api/staffing/v6/{self.tenant}/workers/{worker}/{target}",
                     json=body,
                     headers={"Idempotency-Key": f"apint-{digest[:40]}"},
                     idempotent=True,

@@ -20,7 +20,7 @@ from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 from airflow_provider_integrations.hooks.workday import WorkdayHook
 from airflow_provider_integrations.sandbox.emulator.data import BASE_TIME
 from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile, Faults
-from tests.connectors.conftest import Admin
+from tests.connectors.conftest import PATH_BREAKERS, Admin
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
 PACE = 20.0  # the everyday tenant allows 25 requests a second
@@ -295,7 +295,7 @@ def test_title_changes_give_one_result_per_record_in_order(wd: WorkdayConnector,
         | ({"effective": date(2025, 6, 1)} if n % 3 else {})
         for n, worker_id in enumerate(ids)
     ]
-    records.insert(7, {"id": "no-such-worker", "businessTitle": "Ghost"})
+    records.insert(7, {"id": "f" * 32, "businessTitle": "Ghost"})
     records.insert(20, {"id": workers[30]["id"], "businessTitle": "  "})
     profile: dict[str, Any] = {"seed": 11, "write_permanent_rate": 0.1, "write_transient_rate": 0.1}
     before = admin.counters()["writes"].get("workday/workers", {})
@@ -320,7 +320,7 @@ def test_title_changes_give_one_result_per_record_in_order(wd: WorkdayConnector,
 
     assert [r.key for r in results] == [str(r["id"]) for r in records]
     by_key = {r.key: r for r in results}
-    assert (by_key["no-such-worker"].outcome, by_key["no-such-worker"].code) == (
+    assert (by_key["f" * 32].outcome, by_key["f" * 32].code) == (
         WriteOutcome.PERMANENT,
         "NOT_FOUND",
     )
@@ -353,6 +353,28 @@ def test_title_changes_give_one_result_per_record_in_order(wd: WorkdayConnector,
         change = {"businessTitle": f"Reverse ETL Title {n}", "effective": effective}
         assert written[worker_id] == {**change, "changeId": by_key[worker_id].destination_id}
         assert titles[worker_id] == f"Reverse ETL Title {n}"
+
+
+def test_worker_ids_that_are_not_workday_ids_fail_alone_unsent(wd: WorkdayConnector, admin: Admin) -> None:
+    """A worker id goes into `.../workers/<id>/businessTitleChanges`: only a Workday ID may."""
+    good = [w["id"] for w in itertools.islice(wd.read("workers"), 2)]
+    keys = [good[0], *PATH_BREAKERS, "no-such-worker", f"{good[1]}/..", good[1]]
+    records = [{"id": key, "businessTitle": "Path checked"} for key in keys]
+    before = admin.counters()["writes"].get("workday/workers", {})
+
+    results = list(wd.write("businessTitleChanges", "update", records))
+
+    assert [r.key for r in results] == keys
+    for result in results:
+        if result.key in good:
+            assert result.outcome is WriteOutcome.SUCCESS
+        else:
+            assert (result.outcome, result.code) == (WriteOutcome.PERMANENT, "INVALID_PATH_SEGMENT")
+            assert (result.message or "").startswith("id ")
+    by_key = {r.key: r for r in results}
+    assert "is not a Workday ID" in str(by_key["no-such-worker"].message)
+    after = admin.counters()["writes"]["workday/workers"]
+    assert {k for k in after if after[k] != before.get(k)} == set(good), "only the good ids were sent"
 
 
 def test_unsupported_writes_are_refused_naming_what_is_supported(wd: WorkdayConnector) -> None:
