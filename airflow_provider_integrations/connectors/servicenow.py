@@ -33,6 +33,7 @@ from airflow_provider_integrations.core.http import (
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
 from airflow_provider_integrations.core.resilience import Clock, Sleep
+from airflow_provider_integrations.core.url_paths import SERVICENOW_TABLE, name_segment
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,6 @@ STAGING_COLUMN = DestinationField("u_<name>", "scalar", createable=True, updatea
 """What an import set staging table takes: `u_` columns, all text (values are sent as text), any of
 which the transform map may coalesce on."""
 
-_NAME = re.compile(r"[a-z_][a-z0-9_]{0,79}")
 _FIELD = re.compile(r"[a-z_][a-z0-9_]{0,79}(\.[a-z_][a-z0-9_]{0,79}){0,4}")
 
 
@@ -127,13 +127,9 @@ class PagingExpiredError(PaginationError):
 
 
 def table_name(name: Any, what: str = "table") -> str:
-    """A ServiceNow table name (`incident`, `u_account_import`, `x_acme_app_item`) or ConfigError."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ConfigError(
-            f"servicenow {what} {name!r} is not a table name: use lower-case letters, digits and _, "
-            "starting with a letter or _"
-        )
-    return name
+    """A ServiceNow table name (`incident`, `u_account_import`, `x_acme_app_item`), fit for the Table and
+    Import Set API paths, or ConfigError."""
+    return name_segment(name, what, SERVICENOW_TABLE, system=SYSTEM)
 
 
 def field_name(name: Any, what: str = "field") -> str:

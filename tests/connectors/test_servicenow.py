@@ -30,7 +30,7 @@ from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.watermark import Window
 from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile, Faults
 from airflow_provider_integrations.sandbox.scripted_http import Reply, ScriptedHttpServer, Seen
-from tests.connectors.conftest import Admin
+from tests.connectors.conftest import PATH_BREAKERS, Admin
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
 CATALOG = load_catalog("servicenow.yaml")
@@ -454,3 +454,28 @@ def test_a_short_import_answer_is_not_mapped_onto_the_wrong_rows(http_server: Sc
     ]
     sent = json.loads(http_server.seen("/api/now/import/u_account_import/insertMultiple")[0].body)
     assert sent == {"records": rows}
+
+
+def test_keys_that_would_break_a_path_stay_in_the_body_and_land_under_themselves(
+    sn: ServiceNowConnector, admin: Admin
+) -> None:
+    """Import Set keys travel in the body, never the path; only table names reach the path."""
+    run = uuid.uuid4().hex[:8]
+    keys = [f"{run}-ok", *PATH_BREAKERS]
+    records = [{"u_external_id": key, "u_name": f"Path {n}", "u_city": "Sligo"} for n, key in enumerate(keys)]
+    multiple = calls(admin, "POST /api/now/import/u_account_import/insertMultiple")
+
+    results = list(sn.write("u_account_import", "upsert", records))
+
+    assert [r.key for r in results] == keys
+    by_key = {r.key: r for r in results}
+    assert (by_key[""].outcome, by_key[""].code) == (WriteOutcome.PERMANENT, "MISSING_KEY")
+    sent = [key for key in keys if key]
+    assert all(by_key[key].outcome is WriteOutcome.SUCCESS for key in sent)
+    written = admin.written("servicenow", "core_company")
+    assert all(written[key]["name"] == f"Path {keys.index(key)}" for key in sent)
+    assert calls(admin, "POST /api/now/import/u_account_import/insertMultiple") == multiple + 1
+
+    for table in ("..", ".", "u_account_import/../sys_user", "u_account_import?x=1", ""):
+        with pytest.raises(ConfigError, match="import set table"):
+            list(sn.write(table, "upsert", records))
