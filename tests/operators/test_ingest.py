@@ -63,9 +63,9 @@ def test_full_then_incremental_salesforce_account(
     assert count == distinct, "no duplicate primary keys"
     assert deleted == 4
     live = {r[0] for r in snowflake_query(f'SELECT "ID" FROM "{table}" WHERE NOT "_DELETED"')}
-    poison = {e.record_key for e in LocalDLQStore(run_ingest.dlq).find(limit=10_000)}
+    poison_keys = {e.record_key for e in LocalDLQStore(run_ingest.dlq).find(limit=10_000)}
     assert len(source_live) == 1500 + 5 - 4
-    assert live == source_live - poison, "the target equals the source minus the poison records"
+    assert live == source_live - poison_keys, "the target equals the source minus the poison records"
 
 
 def test_a_second_bucket_loads_its_own_files_into_the_same_table(
