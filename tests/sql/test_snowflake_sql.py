@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -210,3 +211,41 @@ def test_copy_lists_at_most_a_thousand_files_per_statement() -> None:
     listed = [s.split("FILES=(", 1)[1].split(")", 1)[0].split(", ") for s in statements]
     assert [len(names) for names in listed] == [1000, 1000, 345]
     assert [name.strip("'") for names in listed for name in names] == files
+
+
+def test_desc_stage_reports_the_url_as_snowflake_does(env: dict[str, Any]) -> None:
+    """DESC STAGE: a row per property, (parent_property, property, property_type, property_value,
+    property_default), the location as a JSON list of one URL; a missing stage is error 2003."""
+    stage, bucket = env["tables"].stage, env["bucket"]
+    run(env, sql.create_stage(stage, f"s3://{bucket}/raw"))
+    cursor = env["conn"].cursor()
+    cursor.execute(sql.describe_stage(stage))
+    rows = cursor.fetchall()
+    assert [d.name for d in cursor.description] == [
+        "parent_property", "property", "property_type", "property_value", "property_default"
+    ]  # fmt: skip
+    assert ("STAGE_LOCATION", "URL", "String", f'["s3://{bucket}/raw/"]', "") in rows
+    assert sql.stage_url(stage, rows) == f"s3://{bucket}/raw/"
+    run(env, sql.create_stage(stage, f"s3://{bucket}/other"))
+    assert sql.stage_url(stage, run(env, sql.describe_stage(stage))) == f"s3://{bucket}/raw/", (
+        "CREATE STAGE IF NOT EXISTS leaves an existing stage where it points"
+    )
+    with pytest.raises(
+        snowflake.connector.ProgrammingError, match=r"Stage '.*\.NOPE_.*' does not exist"
+    ) as e:
+        run(env, sql.describe_stage(f"NOPE_{stage}"))
+    assert e.value.errno == 2003
+    run(env, f"CREATE STAGE {sql.quote('INTERNAL_' + stage)}")
+    with pytest.raises(ConfigError, match=r"not an external stage on one s3:// location .*URL \[''\]"):
+        sql.stage_url(stage, run(env, sql.describe_stage(f"INTERNAL_{stage}")))
+
+
+def test_the_default_stage_is_one_per_location() -> None:
+    first = sql.stage_for("DB.S.ACCOUNTS", "s3://raw-prod/")
+    assert first == sql.stage_for("DB.S.ACCOUNTS", "s3://raw-prod/")
+    assert re.fullmatch(r"DB\.S\.ACCOUNTS__STAGE_[0-9A-F]{8}", first)
+    assert first != sql.stage_for("DB.S.ACCOUNTS", "s3://raw-dev/")
+    assert sql.stage_url("S", [("STAGE_LOCATION", "URL", "String", '["s3://b/raw"]', "")]) == "s3://b/raw/"
+    for value in ('["s3://a/", "s3://b/"]', '["gcs://b/"]', "not json"):
+        with pytest.raises(ConfigError, match="not an external stage"):
+            sql.stage_url("S", [("STAGE_LOCATION", "URL", "String", value, "")])
