@@ -23,7 +23,11 @@ Reverse ETL (`include/reverse_etl/<name>.yaml`)::
     connections: {snowflake: snowflake_default}
     syncs:
       - {task_id: account_scores, model: ACCOUNT_SCORES, key: ACCOUNT_KEY, conn_id: salesforce_prod,
-         target: Account, external_id: External_Id__c, mode: upsert, mapping: {SCORE: Score__c}}
+         target: Account, external_id: External_Id__c, mode: upsert, mapping: {SCORE: Score__c},
+         max_rejected_share: 0.1}
+
+A sync takes every parameter of `SnowflakeToSaaSOperator` (`max_rejected_share`, `max_delete_share`,
+`batch_size`, `dry_run`...).
 """
 
 from __future__ import annotations

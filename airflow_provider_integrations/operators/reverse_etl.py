@@ -15,7 +15,15 @@ from airflow_provider_integrations.connectors.delivery import Delivered, deliver
 from airflow_provider_integrations.core.dlq import DLQEntry, DLQStore, RunContext
 from airflow_provider_integrations.core.errors import ConfigError, PermanentError, TransientError
 from airflow_provider_integrations.core.mapping import validate_mapping
-from airflow_provider_integrations.core.reverse_etl import SyncSpec, SyncSummary, arrived
+from airflow_provider_integrations.core.reverse_etl import (
+    KeyCounts,
+    Rejection,
+    SyncSpec,
+    SyncSummary,
+    arrived,
+    refuse_if_too_many_rejected,
+    triage,
+)
 from airflow_provider_integrations.core.sql import sync_state as sql
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.dlq_config import open_dlq
@@ -54,6 +62,35 @@ class SnowflakeToSaaSOperator(BaseOperator):
     what would be sent and sends nothing. Rows go in batches of `batch_size`, each sent the way the
     connector chooses for its size (Salesforce: Collections up to 2,000 records, Bulk API 2.0 above).
     Returns the run's summary (XCom).
+
+    Rows that cannot be sent are refused one by one into the DLQ with their reason, and the rest are
+    delivered: a NULL key (`NullKey`, named `null-key:<row digest>`), a key the model holds more than
+    once (`DuplicateKey`: every copy, none delivered), a value with no JSON form such as NaN or Infinity
+    (`UnsendableValue`). They are refused again on every run while they stay bad, and sent once fixed;
+    the summary counts them by reason (`rejected_reasons`), a dry run counts what it would refuse.
+
+    :param model: the table, or one SELECT statement, to sync (templated).
+    :param key: the model column that identifies a row (unique and not NULL).
+    :param mapping: model column -> destination field (dots make nested fields).
+    :param external_id: the destination field holding the model's key (the upsert key).
+    :param conn_id: the destination connection.
+    :param target: the destination object (Salesforce `Account`, Stripe `customers`...).
+    :param mode: `upsert`, `update`, `insert`, `mirror` or `delete`.
+    :param snowflake_conn_id: the Snowflake connection the model and the state table live in.
+    :param state_table: the sync-state table (default `SYNC_STATE__<model>__<conn_id>__<target>`).
+    :param id_field: the destination's record id field, to update or delete by id (Salesforce `Id`).
+    :param batch_size: rows planned, sent and recorded together (1 to 10,000).
+    :param max_delete_share: mirror mode refuses to delete more than this share of what it delivered.
+    :param max_rejected_share: the task fails when more than this share (0 to 1) of the model's rows
+        are refused; NULL and duplicated keys are counted before anything is sent.
+    :param transient_retries: resends of a transiently failing record within the run.
+    :param retry_backoff: the first wait before a resend, in seconds (doubling).
+    :param dry_run: report what would be sent, refused and deleted; send nothing.
+    :param dlq_uri: where dead letters go (a directory, `s3://...` or `sql://...`).
+    :param deferrable: hand large batches to a bulk job waited on by a trigger, freeing the worker.
+    :param bulk_threshold: the smallest batch a deferrable task sends as a bulk job.
+    :param poll_interval: seconds between the trigger's checks of a bulk job.
+    :param page_rows: the plan is read from Snowflake in pages of this many rows (bounds memory).
     """
 
     template_fields: Sequence[str] = ("model", "dlq_uri", "state_table")
@@ -73,6 +110,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
         id_field: str | None = None,
         batch_size: int = 10_000,
         max_delete_share: float = 0.1,
+        max_rejected_share: float = 0.1,
         transient_retries: int = 3,
         retry_backoff: float = 1.0,
         dry_run: bool = False,
@@ -80,6 +118,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
         deferrable: bool = False,
         bulk_threshold: int = 2_000,
         poll_interval: float = 10.0,
+        page_rows: int = 50_000,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [destination_asset(conn_id, target)])
@@ -96,7 +135,10 @@ class SnowflakeToSaaSOperator(BaseOperator):
             batch_size=batch_size,
             max_delete_share=max_delete_share,
             transient_retries=transient_retries,
+            max_rejected_share=max_rejected_share,
         )
+        if page_rows < 1:
+            raise ConfigError(f"page_rows must be at least 1, got {page_rows}")
         self.model = model
         self.target = target
         self.conn_id = conn_id
@@ -111,6 +153,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
         self.deferrable = deferrable
         self.bulk_threshold = bulk_threshold
         self.poll_interval = poll_interval
+        self.page_rows = page_rows
         self._system = ""
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -164,7 +207,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
             row["__KEY"]: self.spec.record(row, row["__KEY"], row.get("__DEST_ID"))
             for rows in self._rows(conn, self._changes())
             for row in rows
-            if row["__KEY"] in keys
+            if row["__KEY"] in keys and not row.get("__REJECT")
         }
 
     def _sync(self, runs: RunContext, summary: SyncSummary | None = None) -> SyncSummary:
@@ -182,18 +225,23 @@ class SnowflakeToSaaSOperator(BaseOperator):
             self._check_mapping(connector, cursor)
             cursor.execute(sql.create_state(self.state_table))
             summary = summary or SyncSummary(mode=self.spec.mode, dry_run=self.dry_run)
-            summary.model_rows = int(self._scalar(cursor, sql.model_count(self.model)))
+            # Refusals are found afresh on every pass (a resumed run plans again).
+            summary.rejected, summary.rejected_reasons = 0, {}
+            counts = KeyCounts(
+                *(int(n) for n in self._row(cursor, sql.key_counts(self.model, self.spec.key)))
+            )
+            summary.model_rows = counts.rows
+            refuse_if_too_many_rejected(counts.rejected(), counts.rows, self.spec.max_rejected_share)
             departed = self._departed(cursor, summary) if self.spec.mode == "mirror" else 0
             if self.dry_run:
                 self._plan_only(conn, summary, departed)
                 return summary
             dlq = open_dlq(self.dlq_uri)
             writer = _StateWriter(conn, self.state_table)
-            if self.spec.mode == "delete":
-                self._send(connector, self._rows(conn, self._deletions()), writer, dlq, runs, summary)
-            else:
-                self._send(connector, self._rows(conn, self._changes()), writer, dlq, runs, summary)
-                summary.unchanged = summary.model_rows - summary.planned
+            for query in self._plan():
+                self._send(connector, self._rows(conn, query), writer, dlq, runs, summary)
+            if self.spec.mode != "delete":
+                summary.unchanged = summary.model_rows - summary.planned - summary.rejected
             if departed:
                 rows = self._rows(conn, sql.departed(self.model, self.state_table, self.spec.key))
                 self._send(connector, rows, writer, dlq, runs, summary, deleting=True)
@@ -221,6 +269,11 @@ class SnowflakeToSaaSOperator(BaseOperator):
             column_types=column_types(cursor.description),
         )
 
+    def _plan(self) -> tuple[str, str]:
+        """The plan: rows without a key (all refused), then the keyed rows to send (or delete)."""
+        keyed = self._deletions() if self.spec.mode == "delete" else self._changes()
+        return sql.null_keys(self.model, self.spec.key, self.spec.columns), keyed
+
     def _changes(self) -> str:
         only_new = self.spec.mode == "insert"
         return sql.changes(self.model, self.state_table, self.spec.key, self.spec.columns, only_new=only_new)
@@ -243,50 +296,39 @@ class SnowflakeToSaaSOperator(BaseOperator):
         return gone
 
     def _plan_only(self, conn: Any, summary: SyncSummary, departed: int) -> None:
-        query = self._deletions() if self.spec.mode == "delete" else self._changes()
-        for rows in self._rows(conn, query):
-            for row in rows:
-                summary.planned += 1
-                if self.spec.mode == "delete":
-                    summary.would_delete += 1
-                elif row.get("__DEST_ID") is None:
-                    summary.would_insert += 1
-                else:
-                    summary.would_update += 1
+        """A dry run: the plan read and sorted as a real run sorts it, nothing sent or written."""
+        for query in self._plan():
+            for rows in self._rows(conn, query):
+                sorted_rows = triage(rows, self.spec, self.spec.operation)
+                for rejection in sorted_rows.rejected:
+                    summary.reject(rejection.reason)
+                destination_ids = {row["__KEY"]: row.get("__DEST_ID") for row in rows}
+                for key, _ in [*sorted_rows.sendable, *sorted_rows.unknown]:
+                    summary.planned += 1
+                    if self.spec.mode == "delete":
+                        summary.would_delete += 1
+                    elif destination_ids[key] is None:
+                        summary.would_insert += 1
+                    else:
+                        summary.would_update += 1
         if self.spec.mode != "delete":
-            summary.unchanged = summary.model_rows - summary.planned
+            summary.unchanged = summary.model_rows - summary.planned - summary.rejected
         summary.would_delete = summary.would_delete if self.spec.mode == "delete" else departed
+        refuse_if_too_many_rejected(
+            summary.rejected_reasons, summary.model_rows, self.spec.max_rejected_share
+        )
 
     @staticmethod
-    def _scalar(cursor: Any, query: str) -> Any:
+    def _row(cursor: Any, query: str) -> Any:
         cursor.execute(query)
-        return cursor.fetchone()[0]
+        return cursor.fetchone()
+
+    @classmethod
+    def _scalar(cls, cursor: Any, query: str) -> Any:
+        return cls._row(cursor, query)[0]
 
     def _rows(self, conn: Any, query: str) -> Iterator[list[Row]]:
-        """The plan in batches, read from Snowflake a page at a time; a key seen twice is a model error."""
-        previous: str | None = None
-        while True:
-            # Each page's cursor is closed before the next: an open one keeps its whole result set.
-            with conn.cursor() as cursor:
-                cursor.execute(sql.page_of(query, PAGE_ROWS), [previous, previous])
-                names = [d.name.upper() for d in cursor.description]
-                page = 0
-                while batch := cursor.fetchmany(self.spec.batch_size):
-                    rows = [dict(zip(names, values, strict=True)) for values in batch]
-                    for row in rows:
-                        if row["__KEY"] is None:
-                            raise ConfigError(
-                                f"model {self.model} has rows whose key {self.spec.key} is NULL"
-                            )
-                        if row["__KEY"] == previous:
-                            raise ConfigError(
-                                f"model {self.model} has key {self.spec.key}={previous!r} more than once"
-                            )
-                        previous = row["__KEY"]
-                    page += len(rows)
-                    yield rows
-            if page < PAGE_ROWS:
-                return
+        return read_plan(conn, query, page_rows=self.page_rows, batch_size=self.spec.batch_size)
 
     def _send(
         self,
@@ -308,10 +350,12 @@ class SnowflakeToSaaSOperator(BaseOperator):
             return connector.write(spec.target, operation, records, spec.external_id)
 
         for rows in batches:
-            summary.planned += 0 if deleting else len(rows)
-            hashes = {row["__KEY"]: row.get("__HASH") for row in rows}
-            row_of = {row["__KEY"]: row for row in rows}
-            sendable, unknown = self._records(rows, operation)
+            sorted_rows = triage(rows, spec, operation)
+            self._reject(connector, sorted_rows.rejected, dlq, runs, summary)
+            sendable, unknown = sorted_rows.sendable, sorted_rows.unknown
+            summary.planned += 0 if deleting else len(sendable) + len(unknown)
+            row_of = {row["__KEY"]: row for row in rows if not row.get("__REJECT")}
+            hashes = {key: row.get("__HASH") for key, row in row_of.items()}
             doubtful = [(k, r) for k, r in sendable if row_of[k].get("__INFLIGHT") == hashes[k] and hashes[k]]
             settled = self._already_there(connector, doubtful)
             if settled:
@@ -326,6 +370,40 @@ class SnowflakeToSaaSOperator(BaseOperator):
             delivered = deliver(write, sendable, retries=spec.transient_retries, backoff=self.retry_backoff)
             summary.sent += len(sendable)
             self._record(connector, delivered, [], hashes, operation, writer, dlq, runs, summary)
+
+    def _reject(
+        self,
+        connector: Connector,
+        rejections: Sequence[Rejection],
+        dlq: DLQStore,
+        runs: RunContext,
+        summary: SyncSummary,
+    ) -> None:
+        """Rows refused before sending: into the DLQ with their reason, counted; the state is left as it
+        is, so they are refused again next run while they stay bad. Fails the run past the share."""
+        if not rejections:
+            return
+        operation = f"reverse_etl.{self.spec.mode}"
+        dlq.write(
+            [
+                DLQEntry.create(
+                    system=connector.system,
+                    stream=self.spec.target,
+                    operation=operation,
+                    error=(r.reason, r.message),
+                    record_key=r.record_key,
+                    # The model row, not a record: nothing here can be replayed before the model is fixed.
+                    payload={"row": dict(r.row), "sync": self._sync_settings(self.spec.operation)},
+                    context=runs,
+                )
+                for r in rejections
+            ]
+        )
+        for rejection in rejections:
+            summary.reject(rejection.reason)
+        refuse_if_too_many_rejected(
+            summary.rejected_reasons, summary.model_rows, self.spec.max_rejected_share
+        )
 
     def _record(
         self,
@@ -414,18 +492,6 @@ class SnowflakeToSaaSOperator(BaseOperator):
             if arrived(record, found.get(key))
         }
 
-    def _records(
-        self, rows: list[Row], operation: str
-    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
-        """(sendable, unknown): records by id need a destination id the state knows."""
-        sendable, unknown = [], []
-        for row in rows:
-            key, destination_id = row["__KEY"], row.get("__DEST_ID")
-            record = self.spec.record(row, key, destination_id, operation)
-            needs_id = self.spec.id_field is not None and operation in ("update", "delete")
-            (unknown if needs_id and not destination_id else sendable).append((key, record))
-        return sendable, unknown
-
     def _dead_letter(
         self,
         connector: Connector,
@@ -441,25 +507,43 @@ class SnowflakeToSaaSOperator(BaseOperator):
             operation=f"reverse_etl.{self.spec.mode}",
             error=error,
             record_key=key,
-            payload={
-                "record": dict(record),
-                "sync": {
-                    "conn_id": self.conn_id,
-                    "target": self.spec.target,
-                    "operation": operation,
-                    "key_field": self.spec.external_id,
-                    "state_table": self.state_table,
-                    "snowflake_conn_id": self.snowflake_conn_id,
-                },
-            },
+            payload={"record": dict(record), "sync": self._sync_settings(operation)},
             context=runs,
         )
 
+    def _sync_settings(self, operation: str) -> dict[str, str]:
+        """What a DLQ replay needs to send an entry again through this sync."""
+        return {
+            "conn_id": self.conn_id,
+            "target": self.spec.target,
+            "operation": operation,
+            "key_field": self.spec.external_id,
+            "state_table": self.state_table,
+            "snowflake_conn_id": self.snowflake_conn_id,
+        }
+
 
 PROGRESS_KEY = "sync_progress"
-PAGE_ROWS = 50_000
 BULK_TRIGGERS = {"salesforce": SalesforceBulkJobTrigger}
 NO_ID = "no destination record is known for key {!r}: it was never synced, so it cannot be {}d"
+
+
+def read_plan(conn: Any, query: str, *, page_rows: int, batch_size: int) -> Iterator[list[Row]]:
+    """A plan query's rows in batches, read from Snowflake a page at a time by (`__KEY`, `__COPY`)."""
+    last: tuple[str, int] | None = None
+    while True:
+        # Each page's cursor is closed before the next: an open one keeps its whole result set.
+        with conn.cursor() as cursor:
+            cursor.execute(sql.page_of(query, page_rows), sql.page_after(last))
+            names = [d.name.upper() for d in cursor.description]
+            page = 0
+            while batch := cursor.fetchmany(batch_size):
+                rows = [dict(zip(names, values, strict=True)) for values in batch]
+                last = (rows[-1]["__KEY"], rows[-1]["__COPY"])
+                page += len(rows)
+                yield rows
+        if page < page_rows:
+            return
 
 
 def _outcome(item: Delivered, row_hash: str | None, deleted: bool) -> tuple[Any, ...]:

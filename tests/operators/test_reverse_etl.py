@@ -361,3 +361,146 @@ def test_a_large_batch_goes_to_a_bulk_job_waited_on_by_the_trigger(
     assert dead and all(e.payload and e.payload["record"]["External_Id__c"] == e.record_key for e in dead)
     again = sync(table, tmp_path)
     assert again["sent"] == 0, "after the bulk job, the state holds every outcome"
+
+
+NAN, INF = float("nan"), float("inf")
+BadRow = tuple[str | None, float | None]
+
+
+def create_rows_model(query: Query, rows: list[BadRow]) -> tuple[str, str]:
+    """A model of `rows` (key suffix or None for a NULL key, SCORE); SCORE is a FLOAT, so it can hold
+    NaN and Infinity. Returns the table and the prefix of its keys (unique per table)."""
+    table = f"ROWS_{uuid.uuid4().hex[:6]}".upper()
+    prefix = table.lower()
+
+    def literal(value: Any) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, float) and value != value:
+            return "'NaN'::FLOAT"
+        if isinstance(value, float) and value in (INF, -INF):
+            return f"'{'-' if value < 0 else ''}inf'::FLOAT"
+        return repr(value) if not isinstance(value, str) else f"'{value}'"
+
+    query(f'CREATE TABLE "{table}" (ACCOUNT_KEY VARCHAR, ACCOUNT_NAME VARCHAR, SCORE FLOAT, SEATS INT)')
+    values = ", ".join(
+        f"({literal(None if k is None else f'{prefix}-{k}')}, 'Account {i}', {literal(score)}, {i})"
+        for i, (k, score) in enumerate(rows)
+    )
+    query(f'INSERT INTO "{table}" VALUES {values}')
+    return table, prefix
+
+
+def accepted(admin: Admin, prefix: str) -> dict[str, int]:
+    """Writes the emulator let through, per key of one model."""
+    counts = admin.counters()["accepted"].get("salesforce/Account", {})
+    return {k: n for k, n in counts.items() if k.startswith(f"{prefix}-")}
+
+
+def dead_letters(dlq: Any) -> dict[str, str]:
+    """record key -> reason (error class) of every DLQ entry."""
+    return {str(e.record_key): e.error_class for e in LocalDLQStore(dlq).find(limit=10_000)}
+
+
+def keys_of(rows: list[BadRow]) -> list[str | None]:
+    return [k for k, _ in rows]
+
+
+# 3-row pages: where the two copies of k03 sit relative to the first page boundary (after row 3).
+BOUNDARY_CASES = {
+    "before": ["k01", "k03", "k03", "k04", "k05", "k06", "k07", "k08"],
+    "straddling": ["k01", "k02", "k03", "k03", "k04", "k05", "k06", "k07"],
+    "after": ["k01", "k02", "k025", "k03", "k03", "k04", "k05", "k06"],
+}
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "real-run"])
+@pytest.mark.parametrize("where", sorted(BOUNDARY_CASES))
+def test_duplicate_and_null_keys_at_a_plan_page_boundary_are_refused_as_anywhere_else(
+    snowflake_query: Query, sandbox_env: None, admin: Admin, tmp_path: Any, where: str, dry_run: bool
+) -> None:
+    rows: list[BadRow] = [(k, 1.5) for k in BOUNDARY_CASES[where]] + [(None, 2.5)]
+    table, prefix = create_rows_model(snowflake_query, rows)
+    good = {f"{prefix}-{k}" for k in BOUNDARY_CASES[where] if k != "k03"}
+
+    result = sync(table, tmp_path, page_rows=3, dry_run=dry_run, max_rejected_share=0.5)
+
+    done = result["would_insert"] if dry_run else result["succeeded"]
+    assert (done, result["unchanged"]) == (6, 0), "every good row planned, no bad one counted unchanged"
+    assert (result["rejected"], result["rejected_reasons"]) == (3, {"DuplicateKey": 2, "NullKey": 1})
+    if dry_run:
+        assert result["sent"] == 0 and not accepted(admin, prefix) and not dead_letters(tmp_path)
+        return
+    assert accepted(admin, prefix) == dict.fromkeys(good, 1), "good rows once each, no copy of k03"
+    dead = dead_letters(tmp_path)
+    assert sorted(dead.values()) == ["DuplicateKey", "DuplicateKey", "NullKey"]
+    assert {k for k, reason in dead.items() if reason == "DuplicateKey"} == {
+        f"{prefix}-k03#1",
+        f"{prefix}-k03#2",
+    }, "every copy of a duplicated key is a dead letter of its own"
+
+
+def test_nan_and_infinity_are_refused_per_record_and_the_rest_delivered(
+    snowflake_query: Query, sandbox_env: None, admin: Admin, tmp_path: Any
+) -> None:
+    rows: list[BadRow] = [(f"k{i:02d}", float(i)) for i in range(40)]
+    rows[4], rows[9], rows[15] = ("k04", NAN), ("k09", INF), ("k15", -INF)
+    table, prefix = create_rows_model(snowflake_query, rows)
+    bad = {f"{prefix}-k04", f"{prefix}-k09", f"{prefix}-k15"}
+
+    planned = sync(table, tmp_path, dry_run=True)
+    assert (planned["would_insert"], planned["rejected_reasons"]) == (37, {"UnsendableValue": 3})
+    first = sync(table, tmp_path)
+    assert (first["succeeded"], first["rejected"], first["unchanged"]) == (37, 3, 0)
+    assert set(accepted(admin, prefix)) == {f"{prefix}-{k}" for k, _ in rows} - bad
+    dead = LocalDLQStore(tmp_path).find(limit=100)
+    assert {str(e.record_key): e.error_class for e in dead} == dict.fromkeys(bad, "UnsendableValue")
+    messages = {str(e.record_key): e.message for e in dead}
+    assert "SCORE" in messages[f"{prefix}-k04"] and "NaN" in messages[f"{prefix}-k04"]
+    assert "Infinity" in messages[f"{prefix}-k09"] and "-Infinity" in messages[f"{prefix}-k15"]
+    assert all(e.payload and e.payload["row"]["ACCOUNT_KEY"] == e.record_key for e in dead)
+
+    again = sync(table, tmp_path)
+    assert (again["sent"], again["rejected"]) == (0, 3), "still bad: refused again, nothing re-sent"
+    snowflake_query(f"UPDATE \"{table}\" SET SCORE = 4 WHERE ACCOUNT_KEY = '{prefix}-k04'")
+    fixed = sync(table, tmp_path)
+    assert (fixed["sent"], fixed["succeeded"], fixed["rejected"]) == (1, 1, 2)
+    assert accepted(admin, prefix)[f"{prefix}-k04"] == 1
+
+
+def test_a_duplicated_key_is_refused_every_run_until_it_appears_once_then_delivered_once(
+    snowflake_query: Query, sandbox_env: None, admin: Admin, tmp_path: Any
+) -> None:
+    rows: list[BadRow] = [("k1", 1.0), ("k2", 2.0), ("k2", 3.0), ("k3", 4.0), (None, 5.0), (None, 5.0)]
+    table, prefix = create_rows_model(snowflake_query, rows)
+    options = {"max_rejected_share": 0.7}
+    for _ in range(2):
+        result = sync(table, tmp_path, **options)
+        assert result["rejected_reasons"] == {"DuplicateKey": 2, "NullKey": 2}
+        assert accepted(admin, prefix) == {f"{prefix}-k1": 1, f"{prefix}-k3": 1}
+    null_entries = [e for e in LocalDLQStore(tmp_path).find(limit=100) if e.error_class == "NullKey"]
+    assert len({e.record_key for e in null_entries}) == 2, "two identical NULL-key rows, two entries"
+    assert all(str(e.record_key).startswith("null-key:") for e in null_entries)
+    assert all("ACCOUNT_KEY" in e.message and "NULL" in e.message for e in null_entries)
+
+    snowflake_query(f"DELETE FROM \"{table}\" WHERE ACCOUNT_KEY = '{prefix}-k2' AND SCORE = 2")
+    fixed = sync(table, tmp_path, **options)
+    assert (fixed["sent"], fixed["rejected_reasons"]) == (1, {"NullKey": 2})
+    assert accepted(admin, prefix)[f"{prefix}-k2"] == 1
+    assert sync(table, tmp_path, **options)["sent"] == 0
+
+
+def test_too_many_bad_rows_fail_the_task_before_anything_is_sent(
+    snowflake_query: Query, sandbox_env: None, admin: Admin, tmp_path: Any
+) -> None:
+    rows: list[BadRow] = [(f"k{i}", float(i)) for i in range(10)] + [("k1", 9.0), (None, 1.0)]
+    table, prefix = create_rows_model(snowflake_query, rows)
+    before = api_calls(admin)
+    with pytest.raises(AirflowFailException, match=r"3 of 12 .*max_rejected_share=0.1.*DuplicateKey: 2"):
+        sync(table, tmp_path)
+    with pytest.raises(AirflowFailException, match="max_rejected_share"):
+        sync(table, tmp_path, dry_run=True)
+    assert api_calls(admin) == before and not accepted(admin, prefix), "nothing sent"
+    assert not dead_letters(tmp_path), "nothing parked: the run stopped before refusing row by row"
+    result = sync(table, tmp_path, max_rejected_share=0.25)
+    assert (result["succeeded"], result["rejected"]) == (9, 3)

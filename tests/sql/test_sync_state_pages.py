@@ -10,15 +10,22 @@ from airflow_provider_integrations.core.sql import sync_state
 
 
 def _read_pages(cursor: Any, query: str, rows: int) -> list[list[str]]:
-    pages: list[list[str]] = []
-    previous = None
+    return [[key for key, _, _ in page] for page in _read_plan(cursor, query, rows)]
+
+
+def _read_plan(cursor: Any, query: str, rows: int) -> list[list[tuple[str, int, str | None]]]:
+    """Pages of (`__KEY`, `__COPY`, `__REJECT`), read the way the operator reads them."""
+    pages: list[list[tuple[str, int, str | None]]] = []
+    last = None
     while True:
-        cursor.execute(sync_state.page_of(query, rows), [previous, previous])
-        keys = [row[-4] for row in cursor.fetchall()]
-        if not keys:
+        cursor.execute(sync_state.page_of(query, rows), sync_state.page_after(last))
+        names = [d.name for d in cursor.description]
+        at = [names.index(name) for name in ("__KEY", "__COPY", "__REJECT")]
+        page = [tuple(row[i] for i in at) for row in cursor.fetchall()]
+        if not page:
             return pages
-        pages.append(keys)
-        previous = keys[-1]
+        pages.append(page)
+        last = page[-1][:2]
 
 
 def test_a_plan_against_a_never_written_state_table_is_read_in_bounded_pages(snowflake_conn: Any) -> None:
@@ -78,3 +85,30 @@ def test_outcomes_bound_as_one_json_value_reach_the_state_as_written(snowflake_c
     assert found["k0001"] == ("h1", "0011", "h1-new", error, False, None, "dead_letter")
     assert found["k9999"] == (None, None, "h-new", error, None, None, "dead_letter")
     assert [k for k, row in found.items() if row[5] == "750job"] == ["k0003", "k0004"]
+
+
+def test_every_copy_of_a_duplicated_key_is_planned_whatever_the_page_size(snowflake_conn: Any) -> None:
+    suffix = uuid.uuid4().hex[:8].upper()
+    model, state = f"MODEL_{suffix}", f"STATE_{suffix}"
+    keys = ["a", "b", "c", "c", "c", "d", "e", "e", "f", None, None]
+    with snowflake_conn.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {model} (ID VARCHAR, SCORE INTEGER)")
+        values = ", ".join(f"({'NULL' if k is None else repr(k)}, {i})" for i, k in enumerate(keys))
+        cursor.execute(f"INSERT INTO {model} VALUES {values}")
+        cursor.execute(sync_state.create_state(state))
+        cursor.execute(sync_state.key_counts(model, "ID"))
+        assert cursor.fetchone() == (11, 2, 5), "rows, NULL keys, rows of duplicated keys"
+        plan = sync_state.changes(model, state, "ID", ["SCORE"])
+        for size in range(1, 10):
+            pages = _read_plan(cursor, plan, size)
+            assert all(len(page) <= size for page in pages)
+            rows = [row for page in pages for row in page]
+            assert [key for key, _, _ in rows] == ["a", "b", "c", "c", "c", "d", "e", "e", "f"], size
+            assert [reason for key, _, reason in rows if key in ("c", "e")] == ["DuplicateKey"] * 5
+            assert {reason for key, _, reason in rows if key not in ("c", "e")} == {None}
+            nulls = [row for page in _read_plan(cursor, sync_state.null_keys(model, "ID", ["SCORE"]), size)
+                     for row in page]  # fmt: skip
+            assert [reason for _, _, reason in nulls] == ["NullKey", "NullKey"]
+            assert len({key for key, _, _ in nulls}) == 2 and all(
+                k.startswith("null-key:") for k, _, _ in nulls
+            )

@@ -4,6 +4,11 @@ One state row per model key: the hash of the version last delivered (`SYNCED_HAS
 id, the hash of a version parked in the dead-letter queue (`FAILED_HASH`), and the version in flight
 (`INFLIGHT_HASH`, written before a batch is sent, so a killed task can tell what may have arrived).
 The plan is computed inside Snowflake: unchanged rows never leave the warehouse.
+
+Key problems are found here too, over the whole model, so finding them does not depend on how the plan is
+paged: every plan row carries `__COPIES` (rows sharing its key) and `__COPY` (its place among them, so
+`(__KEY, __COPY)` is unique and pages by keyset without skipping a copy), and `__REJECT` names why a row is
+refused. Rows with a NULL key have their own query (`null_keys`): a NULL matches no keyset bound.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ STATE_COLUMNS = (
     ("UPDATED_AT", "TIMESTAMP_TZ"),
 )
 KEY, HASH, DEST_ID, INFLIGHT = '"__KEY"', '"__HASH"', '"__DEST_ID"', '"__INFLIGHT"'
+COPY, COPIES, REJECT = '"__COPY"', '"__COPIES"', '"__REJECT"'
+NULL_KEY, DUPLICATE_KEY = "NullKey", "DuplicateKey"
 _QUERY = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
 
 
@@ -50,7 +57,9 @@ def create_state(table: str) -> str:
 
 def changes(model: str, state: str, key: str, columns: Sequence[str], *, only_new: bool = False) -> str:
     """Model rows whose mapped content differs from what was last delivered and not already parked in
-    the DLQ, with `__KEY`, `__HASH`, `__DEST_ID` and `__INFLIGHT` (the hash in flight when a run stopped)."""
+    the DLQ, with `__KEY`, `__HASH`, `__DEST_ID`, `__INFLIGHT` (the hash in flight when a run stopped),
+    `__COPY`, `__COPIES` and `__REJECT`; every copy of a duplicated key is in the plan, changed or not,
+    refused as `DuplicateKey`."""
     if not columns:
         raise ConfigError("a sync needs at least one mapped column")
     fingerprint = hash_columns(columns, "m")
@@ -63,9 +72,50 @@ def changes(model: str, state: str, key: str, columns: Sequence[str], *, only_ne
         where += ' AND s."SYNC_KEY" IS NULL'
     return (
         f"SELECT {selected}, TO_VARCHAR(m.{quote(key)}) AS {KEY}, {fingerprint} AS {HASH}, "
-        f's."DEST_ID" AS {DEST_ID}, s."INFLIGHT_HASH" AS {INFLIGHT} '
-        f"FROM {model_source(model)} m LEFT JOIN {quote(state)} s "
-        f'ON s."SYNC_KEY" = TO_VARCHAR(m.{quote(key)}) WHERE {where} ORDER BY {KEY}'
+        f's."DEST_ID" AS {DEST_ID}, s."INFLIGHT_HASH" AS {INFLIGHT}, {_copies_and_reason()} '
+        f"FROM {_keyed(model, key, fingerprint)} m LEFT JOIN {quote(state)} s "
+        f'ON s."SYNC_KEY" = TO_VARCHAR(m.{quote(key)}) WHERE ({where}) OR m.{COPIES} > 1 '
+        f"ORDER BY {KEY}, {COPY}"
+    )
+
+
+def _keyed(model: str, key: str, order: str) -> str:
+    """The model's rows that have a key, each with how many rows share it and its place among them."""
+    by_key = f"PARTITION BY TO_VARCHAR(m.{quote(key)})"
+    return (
+        f"(SELECT m.*, COUNT(*) OVER ({by_key}) AS {COPIES}, ROW_NUMBER() OVER ({by_key} ORDER BY {order}) "
+        f"AS {COPY} FROM {model_source(model)} m WHERE m.{quote(key)} IS NOT NULL)"
+    )
+
+
+def _copies_and_reason() -> str:
+    return (
+        f"m.{COPY} AS {COPY}, m.{COPIES} AS {COPIES}, "
+        f"CASE WHEN m.{COPIES} > 1 THEN '{DUPLICATE_KEY}' END AS {REJECT}"
+    )
+
+
+def null_keys(model: str, key: str, columns: Sequence[str]) -> str:
+    """The model's rows whose key is NULL, as plan rows refused as `NullKey`: `__KEY` is
+    `null-key:<digest of the mapped columns>`, and identical rows are told apart by `__COPY`."""
+    fingerprint = hash_columns(columns or [key], "m")
+    selected = "".join(f"m.{quote(c)}, " for c in columns)
+    by_row = f"PARTITION BY {fingerprint}"
+    return (
+        f"SELECT {selected}'null-key:' || SUBSTR({fingerprint}, 1, 16) AS {KEY}, "
+        f"ROW_NUMBER() OVER ({by_row} ORDER BY {fingerprint}) AS {COPY}, {fingerprint} AS {HASH}, "
+        f"COUNT(*) OVER ({by_row}) AS {COPIES}, '{NULL_KEY}' AS {REJECT} "
+        f"FROM {model_source(model)} m WHERE m.{quote(key)} IS NULL ORDER BY {KEY}, {COPY}"
+    )
+
+
+def key_counts(model: str, key: str) -> str:
+    """One row: the model's rows, those whose key is NULL, and those whose key is not unique."""
+    return (
+        "SELECT COALESCE(SUM(g.N), 0), COALESCE(SUM(CASE WHEN g.K IS NULL THEN g.N END), 0), "
+        "COALESCE(SUM(CASE WHEN g.K IS NOT NULL AND g.N > 1 THEN g.N END), 0) "
+        f'FROM (SELECT TO_VARCHAR(m.{quote(key)}) AS "K", COUNT(*) AS "N" FROM {model_source(model)} m '
+        f"GROUP BY TO_VARCHAR(m.{quote(key)})) g"
     )
 
 
@@ -74,11 +124,19 @@ def model_count(model: str) -> str:
 
 
 def page_of(query: str, rows: int) -> str:
-    """One page of a plan query by key, after the key bound twice (NULL for the first page): the plan is
-    read in pages, so the client never holds more than `rows` rows whatever the model's size."""
+    """One page of a plan query after the last (`__KEY`, `__COPY`) read; bind `page_after(last)`. The plan
+    is read in pages, so the client never holds more than `rows` rows whatever the model's size, and a
+    key's copies are never split from each other by a page's end."""
     if rows < 1:
         raise ConfigError("a page needs at least one row")
-    return f"SELECT * FROM ({query}) p WHERE (%s IS NULL OR p.{KEY} > %s) ORDER BY p.{KEY} LIMIT {int(rows)}"
+    after = f"(%s IS NULL OR p.{KEY} > %s OR (p.{KEY} = %s AND p.{COPY} > %s))"
+    return f"SELECT * FROM ({query}) p WHERE {after} ORDER BY p.{KEY}, p.{COPY} LIMIT {int(rows)}"
+
+
+def page_after(last: tuple[str, int] | None) -> list[Any]:
+    """The bound values of `page_of` for the page after the row (`__KEY`, `__COPY`) read last."""
+    key, copy = last if last is not None else (None, None)
+    return [key, key, key, copy]
 
 
 def columns_of(model: str) -> str:
@@ -92,12 +150,12 @@ def count_of(query: str) -> str:
 
 
 def departed(model: str, state: str, key: str) -> str:
-    """Delivered keys that have left the model (what mirror mode removes): `__KEY`, `__DEST_ID`."""
+    """Delivered keys that have left the model (what mirror mode removes): `__KEY`, `__COPY`, `__DEST_ID`."""
     return (
-        f'SELECT s."SYNC_KEY" AS {KEY}, s."DEST_ID" AS {DEST_ID} FROM {quote(state)} s '
+        f'SELECT s."SYNC_KEY" AS {KEY}, 1 AS {COPY}, s."DEST_ID" AS {DEST_ID} FROM {quote(state)} s '
         'WHERE s."DEST_ID" IS NOT NULL AND NOT COALESCE(s."DELETED", FALSE) '
         f"AND NOT EXISTS (SELECT 1 FROM {model_source(model)} m "
-        f'WHERE TO_VARCHAR(m.{quote(key)}) = s."SYNC_KEY") ORDER BY {KEY}'
+        f'WHERE TO_VARCHAR(m.{quote(key)}) = s."SYNC_KEY") ORDER BY {KEY}, {COPY}'
     )
 
 
@@ -108,11 +166,14 @@ def delivered_count(state: str) -> str:
 
 
 def deletions(model: str, state: str, key: str) -> str:
-    """Model keys to delete in the destination (delete mode), with the destination id if known."""
+    """Model keys to delete in the destination (delete mode), with the destination id if known; a key
+    the model holds more than once is refused as in every mode (`__COPIES`, `__REJECT`)."""
+    order = f"TO_VARCHAR(m.{quote(key)})"
     return (
-        f'SELECT TO_VARCHAR(m.{quote(key)}) AS {KEY}, s."DEST_ID" AS {DEST_ID} '
-        f"FROM {model_source(model)} m LEFT JOIN {quote(state)} s "
-        f'ON s."SYNC_KEY" = TO_VARCHAR(m.{quote(key)}) WHERE NOT COALESCE(s."DELETED", FALSE) ORDER BY {KEY}'
+        f'SELECT TO_VARCHAR(m.{quote(key)}) AS {KEY}, s."DEST_ID" AS {DEST_ID}, '
+        f"{_copies_and_reason()} FROM {_keyed(model, key, order)} m LEFT JOIN {quote(state)} s "
+        f'ON s."SYNC_KEY" = TO_VARCHAR(m.{quote(key)}) '
+        f'WHERE NOT COALESCE(s."DELETED", FALSE) OR m.{COPIES} > 1 ORDER BY {KEY}, {COPY}'
     )
 
 
