@@ -117,15 +117,24 @@ class BulkJobState:
     error_message: str | None = None
 
     @classmethod
-    def from_info(cls, info: Mapping[str, Any]) -> BulkJobState:
-        """From a job's status body (`GET .../jobs/<kind>/<id>`)."""
+    def from_info(cls, info: Any) -> BulkJobState:
+        """From a job's status body (`GET .../jobs/<kind>/<id>`); PermanentError if it is not one."""
+        if not isinstance(info, Mapping) or not isinstance(info.get("state"), str):
+            raise PermanentError(
+                f"a bulk job status without a state: {str(info)[:200]}", system=SYSTEM, code="BULK_STATUS"
+            )
 
         def count(name: str) -> int | None:
             value = info.get(name)
-            return None if value is None else int(value)
+            try:
+                return None if value is None else int(value)
+            except (TypeError, ValueError):
+                raise PermanentError(
+                    f"a bulk job status with {name}={value!r}, not a count", system=SYSTEM, code="BULK_STATUS"
+                ) from None
 
         return cls(
-            state=str(info["state"]),
+            state=info["state"],
             records_processed=count("numberRecordsProcessed"),
             records_failed=count("numberRecordsFailed"),
             error_message=str(info["errorMessage"]) if info.get("errorMessage") else None,
@@ -178,7 +187,9 @@ class BulkJob:
 
     def create(self, body: Mapping[str, Any]) -> str:
         """A new job; its id. Repeated after a lost reply: the job made by the lost attempt stays empty."""
-        job: dict[str, Any] = self.client.request("POST", self.base, json=body, idempotent=True).json()
+        job = self.client.request("POST", self.base, json=body, idempotent=True).json()
+        if not isinstance(job, Mapping) or not job.get("id"):
+            raise PermanentError(f"a new bulk job without an id: {str(job)[:200]}", system=SYSTEM)
         return str(job["id"])
 
     def state(self, job_id: str) -> BulkJobState:

@@ -361,3 +361,19 @@ def test_the_real_triggerer_waits_with_the_connection_from_the_database(
     assert "Trigger fired event" in trigger_text
     everything = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.log"))
     assert_no_secret(everything, secrets)
+
+
+def test_a_job_id_that_is_not_a_salesforce_id_fires_failed_without_a_request(
+    connections: dict[str, str], admin: Admin
+) -> None:
+    """Once in a path, `../../sobjects/Account` would read the Account description as a job status."""
+
+    def api_calls() -> int:
+        return sum(n for name, n in admin.counters()["calls"].items() if name.startswith("salesforce GET"))
+
+    before = api_calls()
+    payload, took = run_trigger(
+        SalesforceBulkJobTrigger(CONN_ID, "../../sobjects/Account", poll_interval=0.1, timeout=5)
+    )
+    assert payload["status"] == "failed" and "bulk job id" in payload["message"], payload
+    assert api_calls() == before and took < 5

@@ -278,3 +278,13 @@ def test_a_job_id_that_is_not_a_salesforce_id_never_reaches_a_path(bulk: BulkWri
         assert "job id" in str(err.value)
     assert bulk.job.client.calls == before, "nothing was sent"
     assert bulk.job.url("750000000000001").endswith("/jobs/ingest/750000000000001"), "15 characters is an id"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"id": "750000000000001AAA"}, ["not", "a", "job"], {"state": "Open", "numberRecordsProcessed": "many"}],
+)
+def test_a_job_status_that_is_not_one_is_a_clear_permanent_error(body: Any) -> None:
+    with pytest.raises(PermanentError) as err:
+        BulkJobState.from_info(body)
+    assert "bulk job status" in str(err.value)
