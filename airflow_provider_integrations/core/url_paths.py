@@ -134,6 +134,8 @@ def stripe_id(prefix: str) -> SegmentShape:
 
 STRIPE_RESOURCE = SegmentShape("Stripe resource name", r"[a-z][a-z_]*", "customers")
 
+NETSUITE_ACCOUNT = SegmentShape("NetSuite account id", r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)?", "1234567_SB1")
+"""Also the first label of the account's host name (`1234567-sb1.suitetalk.api.netsuite.com`)."""
 NETSUITE_RECORD_TYPE = SegmentShape("NetSuite record type", r"[A-Za-z_][A-Za-z0-9_]*", "customer")
 NETSUITE_EXTERNAL_ID = SegmentShape("NetSuite external id", refused="|")
 """NetSuite's REST web services read `|` in an external id as a multi-select delimiter."""

@@ -8,6 +8,7 @@ from airflow_provider_integrations.connection_types import NETSUITE
 from airflow_provider_integrations.connectors.base import Stream
 from airflow_provider_integrations.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
 from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.url_paths import NETSUITE_ACCOUNT, name_segment
 from airflow_provider_integrations.hooks.base import ConnectorHook
 
 
@@ -23,7 +24,7 @@ class NetSuiteHook(ConnectorHook):
         account = str(extra.get("account_id") or "")
         if not conn.host and not account:
             raise ConfigError(f"connection {self.conn_id!r} needs a host or an account_id")
-        base_url = conn.host or f"https://{account.lower().replace('_', '-')}.suitetalk.api.netsuite.com"
+        base_url = conn.host or _account_url(self.conn_id, account)
         settings = NetSuiteSettings(
             base_url=base_url,
             account_id=account,
@@ -34,3 +35,9 @@ class NetSuiteHook(ConnectorHook):
             ca_bundle=extra.get("ca_bundle"),
         )
         return NetSuiteConnector.connect(settings, streams, **http)
+
+
+def _account_url(conn_id: str, account: str) -> str:
+    """The account's REST host (`1234567_SB1` -> `https://1234567-sb1.suitetalk.api.netsuite.com`)."""
+    label = name_segment(account, f"connection {conn_id!r} account_id", NETSUITE_ACCOUNT)
+    return f"https://{label.lower().replace('_', '-')}.suitetalk.api.netsuite.com"

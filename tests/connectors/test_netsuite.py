@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from airflow_provider_integrations.connectors import netsuite
 from airflow_provider_integrations.connectors.base import WriteOutcome, load_catalog
 from airflow_provider_integrations.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
-from airflow_provider_integrations.core.errors import AuthError, RecordError
+from airflow_provider_integrations.core.errors import AuthError, ConfigError, RecordError
 from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.watermark import Window
 from tests.connectors.conftest import PATH_BREAKERS, Admin
@@ -132,3 +133,19 @@ def test_external_ids_that_would_change_the_path_fail_alone(suite: NetSuiteConne
     written = admin.written("netsuite", "customer")
     assert set(written) - before <= {*good, "a/b", "x?y", "%2F"}, "nothing upserted under another key"
     assert all(r.key in written for r in results if r.outcome is WriteOutcome.SUCCESS)
+
+
+def test_an_account_id_that_would_change_the_host_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_integrations.hooks.netsuite import NetSuiteHook
+
+    extra = {
+        "consumer_key": "ck",
+        "consumer_secret": "cs-secret",
+        "token_id": "ti",
+        "token_secret": "ts-secret",
+    }
+    for account in ("evil.example/x#", "1234567@evil.example", "../1234567"):
+        conn = {"conn_type": "integrations_netsuite", "extra": {**extra, "account_id": account}}
+        monkeypatch.setenv("AIRFLOW_CONN_NS_HOSTILE", json.dumps(conn))
+        with pytest.raises(ConfigError, match=r"'ns_hostile' account_id .* is not a NetSuite account id"):
+            NetSuiteHook("ns_hostile").get_conn()
