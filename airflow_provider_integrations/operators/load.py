@@ -1,31 +1,43 @@
-"""Load one extract (a manifest on S3) into Snowflake: COPY into staging with every file checked, MERGE."""
+"""Load one extract (a manifest on S3) into Snowflake: COPY into staging with every file checked, MERGE.
+
+What is loaded is bound to the manifest at each step: its objects lie in its own folder and have the
+sizes it recorded (before the COPY), the stage's URL holds them (read from Snowflake on every load), the
+COPY reports exactly them, and the staged rows' own lineage names exactly them (after the COPY).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_integrations.core.errors import ConfigError, LoadError
-from airflow_provider_integrations.core.records import Manifest
+from airflow_provider_integrations.core.records import Manifest, PartFile
 from airflow_provider_integrations.core.schema import RecordSchema
 from airflow_provider_integrations.core.sql import snowflake as sql
 from airflow_provider_integrations.operators.outcomes import task_outcomes
 
 log = logging.getLogger(__name__)
 SCHEMA_POLICIES = ("add", "fail", "ignore")
+HEAD_CONCURRENCY = 16
 
 
 def manifest_folder(manifest: Manifest, manifest_uri: str) -> str:
     """The folder (`s3://bucket/prefix/`) the extract wrote the manifest and its parts to.
 
-    Every listed object must lie in it: a manifest moved or copied elsewhere, or edited, names objects
-    that are not its own, and loading them would load another extract's files under this one's name.
+    Every listed object must lie in it, once: a manifest moved or copied elsewhere, or edited, names
+    objects that are not its own, and loading them would load another extract's files under this one's
+    name.
     """
     folder = f"{manifest_uri.rsplit('/', 1)[0]}/"
+    twice = sorted(key for key, n in Counter(f.key for f in manifest.files).items() if n > 1)
+    if twice:
+        raise LoadError(f"manifest {manifest_uri} lists {', '.join(twice)} more than once")
     outside = [f.key for f in manifest.files if not f.key.startswith(folder) or "/../" in f.key]
     if outside:
         raise LoadError(
@@ -48,21 +60,28 @@ def files_on_stage(manifest: Manifest, stage: str, stage_url: str, folder: str) 
 
 
 def check_objects(s3: Any, manifest: Manifest) -> None:
-    """Before any COPY: every listed object exists on S3 with the size the extract recorded (a HEAD each)."""
+    """Before any COPY: every listed object exists on S3 with the size the extract recorded (a HEAD each,
+    `HEAD_CONCURRENCY` at a time)."""
     from botocore.exceptions import ClientError
 
-    problems = []
-    for part in manifest.files:
+    def size(part: PartFile) -> int | None:
         bucket, _, key = part.key.removeprefix("s3://").partition("/")
         try:
-            size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            return int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise
-            problems.append(f"{part.key}: missing")
-            continue
-        if size != part.bytes:
-            problems.append(f"{part.key}: {size} bytes where the manifest recorded {part.bytes}")
+            return None
+
+    with ThreadPoolExecutor(max_workers=HEAD_CONCURRENCY) as pool:
+        sizes = list(pool.map(size, manifest.files))
+    problems = [
+        f"{part.key}: missing"
+        if found is None
+        else f"{part.key}: {found} bytes where the manifest recorded {part.bytes}"
+        for part, found in zip(manifest.files, sizes, strict=True)
+        if found != part.bytes
+    ]
     if problems:
         raise LoadError(
             f"{manifest.system}/{manifest.stream} batch {manifest.batch_id}: the objects on S3 are not the "

@@ -210,6 +210,17 @@ def test_a_manifest_moved_or_copied_without_its_objects_is_refused(
     assert not box.tables(table), "refused before Snowflake was touched"
 
 
+def test_a_manifest_listing_an_object_twice_is_refused(box: Sandbox, sandbox_env: Any) -> None:
+    """Listed twice, a file's rows would be counted twice while the COPY loads them once."""
+    bucket, table = box.bucket(), table_name()
+    uri = box.extract(bucket, FIRST)
+    manifest = box.read_manifest(uri)
+    manifest.files.append(manifest.files[0])
+    box.s3.put_object(Bucket=bucket, Key=f"{PREFIX}/manifest.json", Body=manifest.to_json().encode())
+    with pytest.raises(AirflowFailException, match=rf"lists {manifest.files[0].key} more than once"):
+        load(uri, table)
+
+
 def test_objects_copied_under_a_rewritten_manifest_fail_the_lineage_check(
     box: Sandbox, sandbox_env: Any
 ) -> None:
