@@ -418,3 +418,23 @@ def test_merged_views_match_a_brute_force_read_under_mutations() -> None:
                 for o in range(0, len(wanted) + 1, limit)
             ]
             assert [r.index for page in pages for r in page] == wanted
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/now/table/"),
+        ("GET", "/api/now/table/incident/a%2Fb/c"),
+        ("POST", "/api/now/import/u_account_import/%2E"),
+        ("POST", "/api/now/import/"),
+    ],
+)
+def test_a_path_naming_no_resource_is_refused_in_servicenows_shape(
+    client: httpx.Client, method: str, path: str
+) -> None:
+    response = client.request(method, path, json={"u_external_id": "x"} if method == "POST" else None)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": {"message": "Requested URI does not represent any resource", "detail": None},
+        "status": "failure",
+    }

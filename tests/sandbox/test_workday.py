@@ -323,3 +323,11 @@ def test_business_title_changes_validate_write_and_replay(
     assert refused.status_code == 400
     assert refused.json()["errors"][0]["code"] == "BUSINESS_PROCESS_VALIDATION"
     assert busy.status_code == 503
+
+
+@pytest.mark.parametrize("path", ["v1/{tenant}/workers/", "v1/{tenant}/workers/a%2Fb", "v1/{tenant}/nothing"])
+def test_a_path_naming_no_resource_is_a_404_in_workdays_shape(api: Any, path: str) -> None:
+    """No redirect for a trailing slash, no plain-text page: Workday's own error body."""
+    response = api(path)
+    assert response.status_code == 404, response.text
+    assert response.json()["errors"][0]["code"] == "NOT_FOUND"

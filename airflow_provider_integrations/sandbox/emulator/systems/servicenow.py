@@ -108,7 +108,12 @@ class ServiceNow(System):
                     f"{prefix}/import/{{staging}}/insertMultiple", self._api(self._import), methods=["POST"]
                 ),
             ]
-        return routes
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        return [*routes, Route("/{path:path}", self._api(self._no_resource), methods=methods)]
+
+    async def _no_resource(self, request: Request, user: str) -> Response:
+        """What the instance answers for a path no API serves (an empty or extra segment, say)."""
+        return self.error(400, "", "Requested URI does not represent any resource")
 
     def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         """ServiceNow's error body: `code` is the detail line (empty: null)."""

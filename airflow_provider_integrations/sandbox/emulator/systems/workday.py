@@ -129,7 +129,12 @@ class Workday(System):
         routes.append(
             Route(CHANGE_TITLE_PATH, self._business_title_change, methods=["POST"]),
         )
-        return routes
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        return [*routes, Route("/{path:path}", self._no_resource, methods=methods)]
+
+    async def _no_resource(self, request: Request) -> Response:
+        """A path no collection serves (a trailing slash, an extra segment): Workday's 404, not a redirect."""
+        return self.error(404, "NOT_FOUND", f"Resource not found: /{request.path_params['path']}")
 
     def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         """Workday's REST error body: a summary plus a list of individual errors."""
