@@ -131,10 +131,15 @@ def _describe_stages() -> None:
             and isinstance(table := expression.this, exp.Table)
         ):
             return transform(self, expression, params)
-        ident = table.this
-        name = ident.this if ident.quoted else ident.this.upper()
-        catalog = (table.catalog or self._conn.database or "").upper()
-        schema = (table.db or self._conn.schema or "").upper()
+
+        def folded(part: str, default: str | None) -> str:
+            ident = table.args.get(part)
+            if not isinstance(ident, exp.Identifier):
+                return default or ""
+            return str(ident.this) if ident.quoted else str(ident.this).upper()
+
+        name = folded("this", None)
+        catalog, schema = folded("catalog", self._conn.database), folded("db", self._conn.schema)
         found = self._duck_conn.execute(
             "SELECT url, storage_integration FROM _fs_global._fs_information_schema._fs_stages "
             "WHERE database_name = ? AND schema_name = ? AND name = ?",
@@ -150,8 +155,7 @@ def _describe_stages() -> None:
             ("DIRECTORY", "ENABLE", "Boolean", "false", "false"),
         ]
         columns = ("parent_property", "property", "property_type", "property_value", "property_default")
-        return sqlglot.parse_one(
-            exp.select("*").from_(exp.values(rows, alias="t", columns=columns)).sql("duckdb")
-        )
+        select = exp.select("*").from_(exp.values(rows, alias="t", columns=columns))
+        return sqlglot.parse_one(select.sql("duckdb"), read="duckdb")
 
     FakeSnowflakeCursor._transform = _transform  # type: ignore[method-assign]
