@@ -22,7 +22,7 @@ from airflow_provider_integrations.core.dlq import LocalDLQStore
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.reverse_etl import SyncSpec, UnsendableValue, readable, wire_value
 from airflow_provider_integrations.dag_config import reverse_etl_dag
-from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator
+from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator, default_state_table
 from tests.connectors.conftest import Admin
 from tests.operators.test_reverse_etl import INF, NAN, BadRow, accepted, create_rows_model, sync
 
@@ -118,3 +118,21 @@ def test_max_rejected_share_is_read_from_the_sync_config_and_checked_with_the_fi
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=rf"^{path}: sync .*max_rejected_share must be between 0 and 1"):
         reverse_etl_dag(path)
+
+
+def test_a_delete_sync_refuses_null_and_duplicated_keys_and_deletes_the_rest(
+    admin: Admin, snowflake_query: Any, sandbox_env: Any, tmp_path: Any
+) -> None:
+    table, prefix = create_rows_model(snowflake_query, [(f"k{i}", float(i)) for i in range(8)])
+    assert sync(table, tmp_path)["succeeded"] == 8
+    state = default_state_table(table, "sandbox_salesforce", "Account")
+    gone, _ = create_rows_model(snowflake_query, [("k1", 0.0), ("k2", 0.0), ("k2", 1.0), (None, 0.0)])
+    snowflake_query(f"UPDATE \"{gone}\" SET ACCOUNT_KEY = REPLACE(ACCOUNT_KEY, '{gone.lower()}', '{prefix}')")
+    options = {"mode": "delete", "state_table": state, "max_rejected_share": 0.9, "page_rows": 1}
+
+    planned = sync(gone, tmp_path, dry_run=True, **options)
+    assert (planned["would_delete"], planned["rejected_reasons"]) == (1, {"DuplicateKey": 2, "NullKey": 1})
+    result = sync(gone, tmp_path, **options)
+    assert (result["deleted"], result["rejected_reasons"]) == (1, {"DuplicateKey": 2, "NullKey": 1})
+    held = snowflake_query(f'SELECT "SYNC_KEY" FROM "{state}" WHERE "DELETED"')
+    assert held == [(f"{prefix}-k1",)], "only the key named once was deleted"

@@ -504,3 +504,19 @@ def test_too_many_bad_rows_fail_the_task_before_anything_is_sent(
     assert not dead_letters(tmp_path), "nothing parked: the run stopped before refusing row by row"
     result = sync(table, tmp_path, max_rejected_share=0.25)
     assert (result["succeeded"], result["rejected"]) == (9, 3)
+
+
+def test_too_many_unsendable_values_stop_the_run_where_found_and_the_next_run_resends_nothing(
+    snowflake_query: Query, sandbox_env: None, admin: Admin, tmp_path: Any
+) -> None:
+    rows: list[BadRow] = [(f"k{i:02d}", float(i) if i < 16 else NAN) for i in range(20)]
+    table, prefix = create_rows_model(snowflake_query, rows)
+    with pytest.raises(
+        AirflowFailException, match=r"4 of 20 .*max_rejected_share=0.1 \(UnsendableValue: 4\)"
+    ):
+        sync(table, tmp_path, batch_size=4)
+    sent_before = accepted(admin, prefix)
+    assert set(sent_before) == {f"{prefix}-k{i:02d}" for i in range(16)}, "the batches before the stop"
+    result = sync(table, tmp_path, batch_size=4, max_rejected_share=0.2)
+    assert (result["sent"], result["rejected"], result["unchanged"]) == (0, 4, 16)
+    assert accepted(admin, prefix) == sent_before, "what the stopped run delivered is not sent again"
