@@ -176,7 +176,7 @@ def test_servicenow_import_sets_take_u_columns(sn: ServiceNowConnector) -> None:
         "(besides its listed fields it takes u_<name>)"
         for column, name in (("NAME", "name"), ("CITY", "U_CITY"))
     ]
-    with pytest.raises(ConfigError, match="is not a table name"):
+    with pytest.raises(ConfigError, match="is not a ServiceNow table name"):
         sn.describe("u_account_import; drop")
 
 
