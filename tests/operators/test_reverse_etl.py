@@ -520,3 +520,12 @@ def test_too_many_unsendable_values_stop_the_run_where_found_and_the_next_run_re
     result = sync(table, tmp_path, batch_size=4, max_rejected_share=0.2)
     assert (result["sent"], result["rejected"], result["unchanged"]) == (0, 4, 16)
     assert accepted(admin, prefix) == sent_before, "what the stopped run delivered is not sent again"
+
+
+def test_a_model_query_holding_a_percent_sign_is_planned_as_written(
+    model: Any, snowflake_query: Query, tmp_path: Any
+) -> None:
+    table = model(30)
+    query = f"SELECT * FROM \"{table}\" WHERE ACCOUNT_NAME LIKE 'Account 1%' OR ACCOUNT_NAME = '100%'"
+    result = sync(query, tmp_path, dry_run=True)
+    assert (result["model_rows"], result["would_insert"]) == (11, 11), "Account 1, 10..19"

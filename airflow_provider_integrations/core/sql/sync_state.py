@@ -130,7 +130,9 @@ def page_of(query: str, rows: int) -> str:
     if rows < 1:
         raise ConfigError("a page needs at least one row")
     after = f"(%s IS NULL OR p.{KEY} > %s OR (p.{KEY} = %s AND p.{COPY} > %s))"
-    return f"SELECT * FROM ({query}) p WHERE {after} ORDER BY p.{KEY}, p.{COPY} LIMIT {int(rows)}"
+    # Bound values are formatted into the statement: a `%` of the model's own SQL (LIKE 'A%') must stay one.
+    inner = query.replace("%", "%%")
+    return f"SELECT * FROM ({inner}) p WHERE {after} ORDER BY p.{KEY}, p.{COPY} LIMIT {int(rows)}"
 
 
 def page_after(last: tuple[str, int] | None) -> list[Any]:
