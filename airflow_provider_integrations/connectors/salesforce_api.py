@@ -28,6 +28,7 @@ from airflow_provider_integrations.core.http import (
     error_for_status,
     parse_retry_after,
 )
+from airflow_provider_integrations.core.url_paths import SALESFORCE_API_VERSION, name_segment
 
 SYSTEM = "salesforce"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -76,8 +77,7 @@ class SalesforceSettings:
         missing = [name for name in needs[self.auth] if not getattr(self, name)]
         if missing:
             raise ConfigError(f"salesforce {self.auth} auth needs {', '.join(missing)} in the connection")
-        if not re.fullmatch(r"\d{2,3}\.0", self.api_version):
-            raise ConfigError(f"salesforce api_version must look like 59.0, got {self.api_version!r}")
+        name_segment(self.api_version, "salesforce api_version", SALESFORCE_API_VERSION, system=SYSTEM)
         if not 0 < self.budget_share <= 1:
             raise ConfigError(f"budget_share must be in (0, 1], got {self.budget_share}")
 

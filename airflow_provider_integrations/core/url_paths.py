@@ -125,6 +125,7 @@ SALESFORCE_NAME = SegmentShape(
     "Account or External_Id__c",
 )
 SALESFORCE_EXTERNAL_ID = SegmentShape("Salesforce external id value")
+SALESFORCE_API_VERSION = SegmentShape("Salesforce API version", r"\d{2,3}\.0", "59.0")
 
 
 def stripe_id(prefix: str) -> SegmentShape:
