@@ -388,6 +388,7 @@ def test_listing_a_hundred_thousand_customers_100_per_page(
     [
         ("/v1/customers/%2E", "resource_missing"),
         ("/v1/customers/%2E%2E", "resource_missing"),
+        ("/v1/customers/cus_a%0Ab", "resource_missing"),
         ("/v1/customers/cus_a%2Fb", None),
         ("/v1/customers/", None),
     ],

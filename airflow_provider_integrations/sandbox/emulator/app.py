@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, ClassVar
 
@@ -197,13 +198,21 @@ def create_app(state: EmulatorState, systems: list[type[System]]) -> Starlette:
     root: FaultLayer | None = None
     for system in instances:
         layer = FaultLayer(system, Starlette(routes=system.routes()))
-        routes.append(Mount(f"/{system.name}", app=layer))
+        routes.append(_mount(f"/{system.name}", layer))
         if system.serves_root:
             root = layer
     routes.append(Route("/", lambda request: JSONResponse({"systems": [s.name for s in instances]})))
     if root is not None:
-        routes.append(Mount("", app=root))
+        routes.append(_mount("", root))
     return Starlette(routes=routes)
+
+
+def _mount(path: str, app: FaultLayer) -> Mount:
+    """A mount whose rest of the path may hold any character, a decoded line break included, so an id
+    with `%0A` reaches the system (and its 404), as on the real APIs, instead of no route at all."""
+    mount = Mount(path, app=app)
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    return mount
 
 
 async def json_body(request: Request) -> Any:
