@@ -332,10 +332,12 @@ def test_a_bad_mapping_fails_before_any_call(model: Any, admin: Admin, tmp_path:
 
 
 def test_a_large_batch_goes_to_a_bulk_job_waited_on_by_the_trigger(
-    model: Any, admin: Admin, sandbox: Any, airflow_home: Path, tmp_path: Any
+    model: Any, admin: Admin, sandbox: Any, snowflake_query: Query, airflow_home: Path, tmp_path: Any
 ) -> None:
     table = model(2600)
-    keys = {f"{table.lower()}-{i:06d}" for i in range(2600)}
+    twice = f"{table.lower()}-000005"
+    snowflake_query(f"INSERT INTO \"{table}\" VALUES ('{twice}', 'Copy', 1, 5), (NULL, 'No key', 1, 1)")
+    keys = {f"{table.lower()}-{i:06d}" for i in range(2600)} - {twice}
     env = {
         **os.environ,
         **sandbox.env(),
@@ -355,10 +357,17 @@ def test_a_large_batch_goes_to_a_bulk_job_waited_on_by_the_trigger(
     assert "deferring" in output and "Pausing task as DEFERRED" in output, (
         "the bulk job was waited on by the trigger"
     )
-    counts = {k: n for k, n in writes(admin).items() if k in keys}
-    assert set(counts) == keys and set(counts.values()) == {1}, "every record sent once"
-    dead = LocalDLQStore(tmp_path).find(limit=1000)
+    assert "rejected 3 (DuplicateKey: 2, NullKey: 1)" in output, "refusals counted once across the resume"
+    counts = {k: n for k, n in writes(admin).items() if k.startswith(table.lower())}
+    assert set(counts) == keys and set(counts.values()) == {1}, "every good record sent once, no copy"
+    entries = LocalDLQStore(tmp_path).find(limit=1000)
+    dead = [e for e in entries if e.error_class not in ("DuplicateKey", "NullKey")]
     assert dead and all(e.payload and e.payload["record"]["External_Id__c"] == e.record_key for e in dead)
+    assert sorted(e.error_class for e in entries if e not in dead) == [
+        "DuplicateKey",
+        "DuplicateKey",
+        "NullKey",
+    ]
     again = sync(table, tmp_path)
     assert again["sent"] == 0, "after the bulk job, the state holds every outcome"
 
