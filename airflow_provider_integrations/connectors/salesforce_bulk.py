@@ -187,7 +187,7 @@ class BulkJob:
 
     def create(self, body: Mapping[str, Any]) -> str:
         """A new job; its id. Repeated after a lost reply: the job made by the lost attempt stays empty."""
-        job = self.client.request("POST", self.base, json=body, idempotent=True).json()
+        job = self.client.request_json("POST", self.base, json=body, idempotent=True)
         if not isinstance(job, Mapping) or not job.get("id"):
             raise PermanentError(f"a new bulk job without an id: {str(job)[:200]}", system=SYSTEM)
         return str(job["id"])
@@ -216,7 +216,7 @@ class BulkJob:
     def _change(self, job_id: str, target: str, reached: Collection[str]) -> BulkJobState:
         url = self.url(job_id)
         try:
-            info = self.client.request("PATCH", url, json={"state": target}, idempotent=True).json()
+            info = self.client.request_json("PATCH", url, json={"state": target}, idempotent=True)
         except (PermanentError, TransientError) as refused:
             # A repeat after a lost reply meets a job already past the change (INVALIDJOBSTATE), and a
             # change whose every reply was lost may still have happened: the job's state says which.
@@ -371,10 +371,12 @@ class BulkWriter:
         except IntegrationError:
             return False
         try:
-            self.job.abort(job_id)
+            aborted = self.job.abort(job_id)
         except IntegrationError as error:
             log.warning("bulk job %s stays Open, never closed so never run: %s", job_id, error)
-        return True
+            return True
+        # A close still on its way when the state was read could have started the job after all.
+        return not aborted.records_processed
 
     def state(self, job_id: str) -> BulkJobState:
         """The job's state now (one API call)."""

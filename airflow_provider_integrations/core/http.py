@@ -317,7 +317,22 @@ class HttpClient:
         return self._retrying(request, idempotent, read_body=True)
 
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> Any:
-        return self.request("GET", url, params=params).json()
+        return self.request_json("GET", url, params=params)
+
+    def request_json(self, method: str, url: str, **options: Any) -> Any:
+        """:meth:`request` and the reply's JSON; a reply that is not JSON is a PermanentError naming the
+        call (a proxy's or maintenance page answered, not the API)."""
+        response = self.request(method, url, **options)
+        try:
+            return response.json()
+        except ValueError:
+            where = f"{method} {safe_url(response.request.url)}"
+            kind = response.headers.get("content-type", "no content type")
+            raise PermanentError(
+                f"{where} answered {response.status_code} with a body that is not JSON ({kind}, "
+                f"{len(response.content)} bytes)",
+                system=self.settings.system,
+            ) from None
 
     @contextmanager
     def stream(

@@ -418,3 +418,15 @@ def test_an_unsafe_request_is_repeated_only_when_it_provably_never_left(
     with _raising_client(kind) as client, pytest.raises(TransientError):
         client.request("POST", "/v1/things", json={"a": 1})
     assert client.calls == (2 if repeated else 1)
+
+
+def test_a_success_whose_body_is_not_json_is_a_permanent_error_naming_the_call(
+    http_server: ScriptedHttpServer,
+) -> None:
+    http_server.script("/j", Reply(200, body=b"<html>maintenance</html>"))
+    with make_client(http_server) as client, pytest.raises(PermanentError) as err:
+        client.get_json("/j", params={"api_key": SECRET})
+    assert "GET" in str(err.value) and "/j" in str(err.value) and "not JSON" in str(err.value)
+    assert SECRET not in str(err.value)
+    with make_client(http_server) as client, pytest.raises(PermanentError):
+        client.request_json("POST", "/j", json={"a": 1})
