@@ -12,19 +12,18 @@ server already applied:
 - Uploading data is never repeated into the same job: Salesforce takes a second upload and then refuses
   to close the job (INVALIDJOB), and a job cannot tell what it received. When an upload's fate is
   unknown, the job (still Open, so nothing of it ever ran) is aborted and the data goes to a new job.
-- Closing, aborting and deleting are repeated; a repeat that Salesforce refuses because the job is
-  already past that step (INVALIDJOBSTATE, NOT_FOUND) counts as done once the job's own state says so.
+- Closing, aborting and deleting are repeated. A close or abort that Salesforce refuses because the job
+  is already past it (INVALIDJOBSTATE) is done when the job's own state says so; a delete that finds no
+  job (NOT_FOUND) is done.
 - Result files are stored by Salesforce: a download cut short is read again and resumes after the rows
   already read, so no row is returned twice or skipped.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +32,7 @@ import httpx
 
 from airflow_provider_integrations.connectors.base import WriteOutcome, WriteResult
 from airflow_provider_integrations.connectors.salesforce_api import SYSTEM, TRANSIENT_CODES
+from airflow_provider_integrations.connectors.salesforce_bulk_csv import csv_records, stream_lines, to_csv
 from airflow_provider_integrations.core.errors import (
     IntegrationError,
     PaginationError,
@@ -52,45 +52,6 @@ SUBMIT_ATTEMPTS = 4
 """Jobs one submit may open when uploads keep ending without a reply; a fresh job each time."""
 READ_ATTEMPTS = 6
 """Times one result file is opened when its download keeps being cut short."""
-MAX_FIELD_CHARS = 150 * 1024 * 1024
-"""Bulk API 2.0's largest upload. Failed results carry back the data sent, so one of their fields can
-be as long as anything uploaded, past the csv module's default limit of 131,072 characters."""
-
-
-def stream_lines(chunks: Iterable[str]) -> Iterator[str]:
-    """Lines with their `\\n` kept, from text chunks of any size (the csv module joins quoted newlines)."""
-    pending = ""
-    for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            yield line + "\n"
-    if pending:
-        yield pending
-
-
-def csv_records(lines: Iterable[str]) -> Iterator[dict[str, str | None]]:
-    """Dicts from CSV lines; an empty cell is None, as Bulk API writes nulls.
-
-    Fields up to MAX_FIELD_CHARS are read; a result that is not CSV raises PermanentError naming the line.
-    """
-    # The limit is process-wide in the csv module; it is only ever raised here, never lowered.
-    if csv.field_size_limit() < MAX_FIELD_CHARS:
-        csv.field_size_limit(MAX_FIELD_CHARS)
-    reader = csv.reader(lines)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        for row in reader:
-            if row:
-                yield {
-                    name: (value if value != "" else None) for name, value in zip(header, row, strict=True)
-                }
-    except (csv.Error, ValueError) as error:
-        raise PermanentError(
-            f"a Bulk API result is not the CSV it should be at line {reader.line_num}: {error}", system=SYSTEM
-        ) from error
 
 
 def job_id_segment(job_id: object) -> str:
@@ -413,25 +374,3 @@ class BulkWriter:
                     yield WriteResult(key, outcome, row.get("sf__Id"), None, code, message.rstrip(":-"))
                 else:
                     yield WriteResult(key, WriteOutcome.TRANSIENT, None, None, "UNPROCESSED", "not processed")
-
-
-def to_csv(records: Sequence[Mapping[str, Any]]) -> str:
-    """Records as Bulk API CSV: columns in first-seen order; None becomes `#N/A` (set the field to null),
-    a field a record lacks stays empty (leave it as it is)."""
-    columns = list(dict.fromkeys(name for record in records for name in record))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for record in records:
-        writer.writerow([_cell(record[c]) if c in record else "" for c in columns])
-    return out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "#N/A"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
