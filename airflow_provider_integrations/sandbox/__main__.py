@@ -1,7 +1,8 @@
 """`python -m airflow_provider_integrations.sandbox up|down|status|env`.
 
 up       start S3, Snowflake and the SaaS emulator in the background; write .sandbox/sandbox.env
-down     stop them
+         (--s3-port, --snowflake-port, --saas-port; a port in use is named with what holds it)
+down     stop them, also when a killed caller left them running without their sandbox.json
 status   say whether they run and where
 env      print the environment file (load it with `set -a; . .sandbox/sandbox.env; set +a`)
 """
@@ -24,9 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = commands.add_parser("up", help="start everything in the background")
     start.add_argument("--seed", type=int, default=0)
-    start.add_argument("--s3-port", type=int, default=runner.DEFAULT_PORTS["s3"])
-    start.add_argument("--snowflake-port", type=int, default=runner.DEFAULT_PORTS["snowflake"])
-    start.add_argument("--saas-port", type=int, default=runner.DEFAULT_PORTS["saas"])
+    add_port_options(start)
     start.add_argument(
         "--sizes", default="{}", help='records per stream, e.g. {"salesforce/Account": 100000}'
     )
@@ -59,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{parser.prog} up: error: {error}", file=sys.stderr)
             return 2
         ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
-        info = runner.up(data_dir, ports=ports, seed=args.seed, sizes=sizes, faults=faults)
+        try:
+            info = runner.up(data_dir, ports=ports, seed=args.seed, sizes=sizes, faults=faults)
+        except (runner.PortBusyError, ValueError) as error:
+            print(f"{parser.prog} up: error: {error}", file=sys.stderr)
+            return 2
         print(
             f"sandbox up: S3 {info.s3_url}, Snowflake 127.0.0.1:{info.snowflake_port}, SaaS {info.saas_url}"
         )
@@ -69,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         print("sandbox stopped" if runner.down(data_dir) else "sandbox was not running")
         return 0
     if args.command == "status":
-        info = runner.status(data_dir)
-        if info is None:
+        running = runner.status(data_dir)
+        if running is None:
             print("sandbox: not running")
             return 1
-        print(json.dumps({"s3": info.s3_url, "snowflake_port": info.snowflake_port, "saas": info.saas_url,
-                          "admin": info.admin_url, "pids": info.pids}, indent=2))  # fmt: skip
+        print(json.dumps({"s3": running.s3_url, "snowflake_port": running.snowflake_port,
+                          "saas": running.saas_url, "admin": running.admin_url, "pids": running.pids},
+                         indent=2))  # fmt: skip
         return 0
     if args.command == "env":
         sys.stdout.write((data_dir / "sandbox.env").read_text())
@@ -84,6 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     return _serve_saas(
         args.port, args.seed, args.cert, args.key, json.loads(args.sizes), json.loads(args.faults)
     )
+
+
+def add_port_options(parser: argparse.ArgumentParser) -> None:
+    """`--s3-port`, `--snowflake-port`, `--saas-port` (0: any free port), shared with `make demo`/`ui`."""
+    for name, option in (("s3", "--s3-port"), ("snowflake", "--snowflake-port"), ("saas", "--saas-port")):
+        parser.add_argument(
+            option,
+            type=int,
+            default=runner.DEFAULT_PORTS[name],
+            help=f"{runner.PORT_NAMES[name]} port (default {runner.DEFAULT_PORTS[name]}; 0: any free port)",
+        )
 
 
 def _json_object(option: str, text: str) -> dict[str, Any]:

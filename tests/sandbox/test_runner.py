@@ -113,3 +113,60 @@ def test_cli_up_status_down_and_snowflake_data_survives_a_restart(tmp_path: Any)
     finally:
         run([*base, "down"])
     assert (tmp_path / "snowflake" / "SANDBOX.db").exists()
+
+
+def test_a_busy_port_is_named_with_its_option_and_owner_before_anything_starts(tmp_path: Any) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from airflow_provider_integrations.sandbox import runner
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        command = [sys.executable, "-m", "airflow_provider_integrations.sandbox", "--data-dir", str(tmp_path),
+                   "up", "--s3-port", "0", "--snowflake-port", str(busy), "--saas-port", "0"]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"port {busy} (Snowflake) is already in use by pid {os.getpid()}" in result.stderr
+    assert "--snowflake-port" in result.stderr
+    assert "Traceback" not in result.stderr and "exited at start" not in result.stderr
+    assert not (tmp_path / "sandbox.json").exists(), "nothing was started"
+    assert runner.status(tmp_path) is None
+
+
+def test_down_stops_a_sandbox_whose_pid_file_is_lost_and_never_a_stranger_with_a_recorded_pid(
+    tmp_path: Any,
+) -> None:
+    """A demo killed at the wrong moment leaves sandbox processes behind (they run in their own
+    sessions); a pid file left behind may name a pid the system has since given to another program."""
+    import os
+    import subprocess
+    from dataclasses import asdict
+
+    from airflow_provider_integrations.sandbox import runner
+
+    info = runner.up(tmp_path, ports={"s3": 0, "snowflake": 0, "saas": 0})
+    assert len({info.s3_port, info.snowflake_port, info.saas_port}) == 3 and 0 not in info.pids
+    (tmp_path / "sandbox.json").unlink()
+    try:
+        assert runner.down(tmp_path) is True
+        assert not any(runner._alive(pid) for pid in info.pids)
+    finally:
+        for pid in info.pids:
+            if runner._alive(pid):
+                os.killpg(pid, 9)
+
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (tmp_path / "sandbox.json").write_text(json.dumps({**asdict(info), "pids": [stranger.pid]}))
+        assert runner.status(tmp_path) is None
+        assert runner.down(tmp_path) is False
+        assert stranger.poll() is None, "a process that is not this sandbox's was left alone"
+        assert not (tmp_path / "sandbox.json").exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
