@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.errors import ConfigError, TransientError
 
 
 def require_aware(value: datetime, what: str) -> datetime:
@@ -136,3 +136,92 @@ class Window:
             upper = min(lower + step, self.end)
             yield Window(lower, upper)
             lower = upper
+
+
+@dataclass(frozen=True)
+class ReadMark:
+    """How far one extract read, so that the next `mode="auto"` read carries on from there.
+
+    `start` is the window's start (None for a full read); `until` its end, or for a full read the moment
+    the read began; `high` the latest change time among the records read (None when none carried one).
+    A mark describes what was read, never when a run was dated: a run's logical date or start date can
+    lie in the future of the data (a manual run dated ahead, a skewed clock), its records cannot.
+    """
+
+    start: datetime | None
+    until: datetime
+    high: datetime | None
+
+    def __post_init__(self) -> None:
+        if self.start is not None:
+            object.__setattr__(self, "start", require_aware(self.start, "read mark start"))
+        object.__setattr__(self, "until", require_aware(self.until, "read mark until"))
+        if self.high is not None:
+            object.__setattr__(self, "high", require_aware(self.high, "read mark high"))
+
+    def resume_from(self, lookback: timedelta) -> datetime:
+        """The earliest change time the next read must include.
+
+        After the latest change read (never past `until`, so a record dated in the future cannot push
+        the next read ahead), minus `lookback`. A window that read nothing starts the next one where it
+        started itself (that start already has its lookback); a full read that saw no change time
+        resumes from when it began.
+        """
+        if lookback < timedelta(0):
+            raise ConfigError(f"lookback must not be negative, got {lookback}")
+        if self.high is not None:
+            return min(self.high, self.until) - lookback
+        if self.start is not None:
+            return self.start
+        return self.until - lookback
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "start": None if self.start is None else self.start.isoformat(),
+            "until": self.until.isoformat(),
+            "high": None if self.high is None else self.high.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReadMark:
+        if not isinstance(data, dict) or not isinstance(data.get("until"), str):
+            raise ConfigError(f"a read mark is {{'start', 'until', 'high'}} with `until` set, got {data!r}")
+
+        def stamp(name: str) -> datetime | None:
+            value = data.get(name)
+            return None if value is None else parse_timestamp(value, f"read mark {name}")
+
+        return cls(stamp("start"), parse_timestamp(data["until"], "read mark until"), stamp("high"))
+
+
+def window_after(
+    mark: ReadMark | None, *, interval_end: datetime | None, now: datetime, lookback: timedelta
+) -> Window | None:
+    """The window of a `mode="auto"` read: from where the last successful read left off (`mark`, minus
+    `lookback`) to the end of this run's data interval, never past `now`. None (read everything) when
+    nothing was read before.
+
+    The end is capped at `now` because changes after `now` do not exist yet: a run dated in the future
+    reads what exists and the next run carries on from what it actually read, so nothing is skipped.
+    A start at or after the end means the previous read got further than this run may go, and it is
+    refused with both times named rather than read as an empty or inverted window: a re-run of an
+    interval older than what was already read fails (re-read it with mode incremental or full); a
+    start after `now` (clocks that disagree) is retried, as the clock will pass it.
+    """
+    if mark is None:
+        return None
+    now = require_aware(now, "now")
+    end = now if interval_end is None else min(require_aware(interval_end, "data interval end"), now)
+    start = mark.resume_from(lookback)
+    if start < end:
+        return Window(start, end)
+    reached = f"the last successful read reached changes up to {start.isoformat()} (lookback applied)"
+    if end == now:
+        raise TransientError(
+            f"{reached}, after this worker's clock ({now.isoformat()}): the clocks of the workers or the "
+            "source disagree; retrying later rather than reading an empty window"
+        )
+    raise ConfigError(
+        f"{reached}, after this run's data interval ends ({end.isoformat()}): the interval was already "
+        "read by a later read; re-run a past interval with mode='incremental' or 'full'"
+    )

@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow_provider_integrations.core.dlq import DLQEntry, RunContext
 from airflow_provider_integrations.core.errors import ConfigError, RecordError
 from airflow_provider_integrations.core.records import Manifest, PartWriter, batch_id
-from airflow_provider_integrations.core.watermark import Window, parse_timestamp
+from airflow_provider_integrations.core.watermark import ReadMark, Window, parse_timestamp, window_after
 from airflow_provider_integrations.dlq_config import open_dlq
 from airflow_provider_integrations.hooks.registry import hook_for
 from airflow_provider_integrations.operators.outcomes import task_outcomes
@@ -21,6 +21,8 @@ from airflow_provider_integrations.operators.outcomes import task_outcomes
 log = logging.getLogger(__name__)
 DLQ_FLUSH = 1_000
 EXTRACT_MODES = ("auto", "incremental", "full")
+READ_MARK = "read_mark"
+"""XCom key of what an extract read (a `ReadMark`): where the next `mode="auto"` run carries on."""
 
 
 def run_context(context: Context) -> RunContext:
@@ -47,7 +49,7 @@ def changed_time(record: Mapping[str, Any], values: Mapping[str, Any], field: st
 
 
 class CursorSpan:
-    """The lowest and highest cursor timestamp seen; `low` and `high` give them as ISO strings."""
+    """The lowest and highest timestamp seen; `low` and `high` give them as ISO strings, `latest` as is."""
 
     def __init__(self) -> None:
         self._low: datetime | None = None
@@ -58,6 +60,10 @@ class CursorSpan:
             self._low = value
         if self._high is None or value > self._high:
             self._high = value
+
+    @property
+    def latest(self) -> datetime | None:
+        return self._high
 
     @property
     def low(self) -> str | None:
@@ -72,11 +78,14 @@ class SaaSToS3Operator(BaseOperator):
     """Stream one SaaS stream into S3 as Parquet part files and a manifest, for the task's data interval.
 
     `mode="incremental"` reads records changed in [data_interval_start - lookback, data_interval_end);
-    `mode="full"` reads everything; `mode="auto"` reads everything the first time the DAG runs and
-    afterwards what changed since the last successful run began (minus `lookback`), so a failed or
-    skipped run leaves no gap. Records that break the stream's schema go to the DLQ with their
-    reason; the others are written in parts of at most `part_rows` rows. Keys are deterministic, so a
-    retried task overwrites its own files; the manifest is written last and is what loads trust.
+    `mode="full"` reads everything; `mode="auto"` reads everything the first time the task runs and
+    afterwards every change since what the last successful DAG run's extract actually read: from the
+    latest change time it saw (minus `lookback`) to the end of this run's data interval, never past now.
+    A run's dates play no part in where the next one starts, so a run dated in the future (a manual run
+    with a future logical date, a skewed clock) or a failed run leaves no gap, and a stream added to a
+    DAG that already ran gets its full load. Records that break the stream's schema go to the DLQ with
+    their reason; the others are written in parts of at most `part_rows` rows. Keys are deterministic, so
+    a retried task overwrites its own files; the manifest is written last and is what loads trust.
     Returns the manifest's S3 URI (XCom).
     """
 
@@ -118,7 +127,7 @@ class SaaSToS3Operator(BaseOperator):
             return None
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         if self.mode == "auto":
-            return self._since_last_success(context, end)
+            return self._since_last_read(context, end)
         if start is None or end is None:
             raise ConfigError("an incremental extract needs a data interval (schedule the DAG)")
         if end - start + self.lookback <= timedelta(0):
@@ -128,16 +137,24 @@ class SaaSToS3Operator(BaseOperator):
             )
         return Window(start - self.lookback, end)
 
-    def _since_last_success(self, context: Context, end: datetime | None) -> Window | None:
-        """Nothing read before: everything. Else from the earlier of the last successful run's start and
-        its interval's end (it cannot have seen changes made after it began), minus the lookback."""
-        last_end = context.get("prev_data_interval_end_success")
-        last_start = context.get("prev_start_date_success")
-        # Airflow hands these over as lazy proxies, which are never `None` themselves.
-        if end is None or not isinstance(last_end, datetime) or not isinstance(last_start, datetime):
-            return None
-        start = min(last_end, last_start) - self.lookback
-        return Window(start, end) if start < end else None
+    def _since_last_read(self, context: Context, end: datetime | None) -> Window | None:
+        """From what this task read in the last successful DAG run (its read mark) to the interval's end,
+        capped at now; nothing read before, or no mark (a stream new to the DAG): everything."""
+        ti = context["ti"]
+        previous = ti.get_previous_dagrun(state="success")
+        raw = None
+        if previous is not None:
+            raw = ti.xcom_pull(task_ids=self.task_id, key=READ_MARK, run_id=previous.run_id)
+        mark = None if raw is None else ReadMark.from_json(raw)
+        now = datetime.now(UTC)
+        if end is not None and end > now:
+            log.warning(
+                "the data interval ends at %s, after now (%s): reading changes up to now; the next run "
+                "carries on from what this one read",
+                end.isoformat(),
+                now.isoformat(),
+            )
+        return window_after(mark, interval_end=end, now=now, lookback=self.lookback)
 
     def _extract(self, context: Context) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -164,6 +181,7 @@ class SaaSToS3Operator(BaseOperator):
         rejected_total = 0
         rejected_keys: list[str] = []
         span = CursorSpan()
+        changes = CursorSpan()
         extracted_at = datetime.now(UTC)
         with PartWriter(
             stream.schema,
@@ -197,6 +215,8 @@ class SaaSToS3Operator(BaseOperator):
                         rejected = []
                     continue
                 writer.write(values, deleted, changed_at)
+                if changed_at is not None:
+                    changes.add(changed_at)
                 if stream.cursor:
                     span.add(values[stream.cursor[0]])
             parts = writer.close()
@@ -222,6 +242,10 @@ class SaaSToS3Operator(BaseOperator):
         manifest_key = f"{key_prefix}/manifest.json"
         s3.put_object(Bucket=self.bucket, Key=manifest_key, Body=manifest.to_json().encode())
         self._remove_stale_parts(s3, key_prefix, {p.key.rsplit("/", 1)[-1] for p in parts})
+        mark = ReadMark(
+            window.start if window else None, window.end if window else extracted_at, changes.latest
+        )
+        context["ti"].xcom_push(key=READ_MARK, value=mark.to_json())
         log.info(
             "extracted %s/%s: %d rows in %d files, %d records to the DLQ, window %s .. %s",
             system,

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.errors import ConfigError, TransientError
 from airflow_provider_integrations.core.watermark import (
     Cursor,
     CursorTracker,
+    ReadMark,
     Window,
     parse_timestamp,
     require_aware,
+    window_after,
 )
 
 T0 = datetime(2024, 3, 5, 10, 20, 30, tzinfo=UTC)
@@ -440,3 +442,103 @@ class TestWindow:
     def test_split_non_positive_step_rejected(self, step: timedelta) -> None:
         with pytest.raises(ConfigError, match="window step must be positive"):
             list(DAY.split(step))
+
+
+# --------------------------------------------------------------------------------------------------
+# mode="auto": the next window starts from what was read, never from a run's dates
+
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LOOKBACK = timedelta(minutes=15)
+
+
+def test_nothing_read_before_means_a_full_read() -> None:
+    assert window_after(None, interval_end=NOW, now=NOW, lookback=LOOKBACK) is None
+
+
+def test_the_next_window_starts_at_the_latest_change_read_minus_the_lookback() -> None:
+    mark = ReadMark(
+        start=NOW - timedelta(hours=2),
+        until=NOW - timedelta(hours=1),
+        high=NOW - timedelta(hours=1, minutes=7),
+    )
+    window = window_after(mark, interval_end=NOW, now=NOW + timedelta(seconds=5), lookback=LOOKBACK)
+    assert window == Window(NOW - timedelta(hours=1, minutes=22), NOW)
+
+
+def test_a_run_dated_in_the_future_reads_up_to_now_and_the_next_run_carries_on_from_what_it_read() -> None:
+    """The demo's bug: a run dated an hour ahead must not make the next window start an hour ahead."""
+    full = ReadMark(start=None, until=NOW, high=NOW - timedelta(days=300))
+    dated_ahead = window_after(full, interval_end=NOW + timedelta(hours=1), now=NOW, lookback=LOOKBACK)
+    assert dated_ahead is not None and dated_ahead.end == NOW, "capped at now: nothing after now exists yet"
+    changed_at = NOW - timedelta(minutes=1)
+    assert dated_ahead.contains(changed_at)
+    # That run read one change; the next one, also dated ahead and run a minute later, starts from it.
+    read = ReadMark(start=dated_ahead.start, until=dated_ahead.end, high=changed_at)
+    later = window_after(
+        read, interval_end=NOW + timedelta(hours=2), now=NOW + timedelta(minutes=1), lookback=LOOKBACK
+    )
+    assert later == Window(changed_at - LOOKBACK, NOW + timedelta(minutes=1))
+
+
+def test_a_record_dated_in_the_future_does_not_push_the_next_read_ahead() -> None:
+    mark = ReadMark(start=None, until=NOW, high=NOW + timedelta(days=365))
+    window = window_after(
+        mark, interval_end=NOW + timedelta(hours=1), now=NOW + timedelta(hours=1), lookback=LOOKBACK
+    )
+    assert window == Window(NOW - LOOKBACK, NOW + timedelta(hours=1))
+
+
+def test_a_window_that_read_nothing_starts_the_next_where_it_started_without_a_second_lookback() -> None:
+    mark = ReadMark(start=NOW - timedelta(hours=3), until=NOW - timedelta(hours=1), high=None)
+    window = window_after(mark, interval_end=NOW, now=NOW, lookback=LOOKBACK)
+    assert window == Window(NOW - timedelta(hours=3), NOW)
+
+
+def test_a_full_read_without_change_times_resumes_from_when_it_began() -> None:
+    mark = ReadMark(start=None, until=NOW - timedelta(hours=1), high=None)
+    assert window_after(mark, interval_end=NOW, now=NOW, lookback=LOOKBACK) == Window(
+        NOW - timedelta(hours=1, minutes=15), NOW
+    )
+
+
+def test_a_run_without_a_data_interval_reads_up_to_now() -> None:
+    mark = ReadMark(start=None, until=NOW - timedelta(hours=1), high=NOW - timedelta(hours=1))
+    window = window_after(mark, interval_end=None, now=NOW, lookback=timedelta(0))
+    assert window == Window(NOW - timedelta(hours=1), NOW)
+
+
+def test_a_rerun_of_an_interval_gets_the_same_window() -> None:
+    mark = ReadMark(start=None, until=NOW - timedelta(hours=2), high=NOW - timedelta(hours=2, minutes=3))
+    first = window_after(mark, interval_end=NOW - timedelta(hours=1), now=NOW, lookback=LOOKBACK)
+    again = window_after(
+        mark, interval_end=NOW - timedelta(hours=1), now=NOW + timedelta(days=2), lookback=LOOKBACK
+    )
+    assert first == again
+
+
+def test_an_interval_already_read_past_is_refused_naming_both_times() -> None:
+    mark = ReadMark(start=None, until=NOW, high=NOW - timedelta(minutes=1))
+    old_end = NOW - timedelta(days=3)
+    with pytest.raises(ConfigError, match="already read") as error:
+        window_after(mark, interval_end=old_end, now=NOW, lookback=LOOKBACK)
+    assert old_end.isoformat() in str(error.value)
+    assert (NOW - timedelta(minutes=16)).isoformat() in str(error.value)
+
+
+def test_a_read_ahead_of_this_workers_clock_is_retried_not_read_as_an_empty_window() -> None:
+    mark = ReadMark(start=None, until=NOW + timedelta(hours=1), high=NOW + timedelta(hours=1))
+    with pytest.raises(TransientError, match="clocks"):
+        window_after(mark, interval_end=NOW + timedelta(hours=2), now=NOW, lookback=LOOKBACK)
+
+
+def test_read_marks_round_trip_through_json_and_refuse_bad_shapes() -> None:
+    mark = ReadMark(start=None, until=NOW, high=NOW - timedelta(seconds=1))
+    assert ReadMark.from_json(json.loads(json.dumps(mark.to_json()))) == mark
+    for bad in (None, [], {}, {"until": 5}, {"until": "yesterday"}):
+        with pytest.raises(ConfigError, match="read mark"):
+            ReadMark.from_json(bad)
+    with pytest.raises(ConfigError, match="naive"):
+        ReadMark(start=None, until=NAIVE, high=None)
+    with pytest.raises(ConfigError, match="negative"):
+        mark.resume_from(timedelta(minutes=-1))
