@@ -311,6 +311,10 @@ def test_rate_limit_reset_reads_deltas_and_epochs() -> None:
 SECRET = "sk_live_never_in_errors"
 
 
+def _named(value: object) -> str:
+    return str(getattr(value, "__name__", value))
+
+
 def _httpx_exception_classes() -> list[type[Exception]]:
     """Every exception class httpx exports, found by walking the package: a new kind shows up here."""
     found = {
@@ -352,7 +356,7 @@ def _raising_client(kind: type[Exception], *, mid_body: bool = False) -> HttpCli
     return HttpClient(settings, transport=httpx.MockTransport(handler), sleep=lambda _: None)
 
 
-@pytest.mark.parametrize("kind", _httpx_exception_classes(), ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("kind", _httpx_exception_classes(), ids=_named)
 def test_every_httpx_exception_maps_into_the_error_tree(kind: type[Exception]) -> None:
     with _raising_client(kind) as client, pytest.raises(IntegrationError) as err:
         client.request("GET", "/v1/things", params={"api_key": SECRET})
@@ -388,7 +392,7 @@ def test_every_httpx_exception_maps_into_the_error_tree(kind: type[Exception]) -
         (httpx.UnsupportedProtocol, ConfigError),
         (httpx.InvalidURL, ConfigError),
     ],
-    ids=lambda value: getattr(value, "__name__", str(value)),
+    ids=_named,
 )
 def test_transport_errors_are_transient_only_where_a_retry_can_help(
     kind: type[Exception], expected: type[IntegrationError]
@@ -410,7 +414,7 @@ def test_transport_errors_are_transient_only_where_a_retry_can_help(
         (httpx.ReadTimeout, False),
         (httpx.WriteError, False),
     ],
-    ids=lambda value: getattr(value, "__name__", str(value)),
+    ids=_named,
 )
 def test_an_unsafe_request_is_repeated_only_when_it_provably_never_left(
     kind: type[Exception], repeated: bool

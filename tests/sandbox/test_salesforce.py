@@ -567,6 +567,10 @@ def csv_of(keys: list[str]) -> str:
     return "External_Id__c,Name\n" + "".join(f"{k},Name of {k}\n" for k in keys)
 
 
+def upload(c: httpx.Client, job: str, keys: list[str]) -> httpx.Response:
+    return c.put(f"{job}/batches", content=csv_of(keys), headers={"Content-Type": "text/csv"})
+
+
 def wait_done(c: httpx.Client, url: str) -> dict[str, Any]:
     for _ in range(100):
         info = dict(c.get(url).json())
@@ -583,13 +587,10 @@ def test_repeated_ingest_steps_are_refused_like_salesforce_and_applied_once(
     with ingest_api(sandbox, conn) as (c, jobs):
         job_id = new_ingest_job(c, jobs)
         job = f"{jobs}/ingest/{job_id}"
-        assert (
-            c.put(f"{job}/batches", content=csv_of(keys), headers={"Content-Type": "text/csv"}).status_code
-            == 201
-        )
+        assert upload(c, job, keys).status_code == 201
         assert c.patch(job, json={"state": "UploadComplete"}).json()["state"] == "UploadComplete"
         again = c.patch(job, json={"state": "UploadComplete"})
-        late = c.put(f"{job}/batches", content=csv_of(keys), headers={"Content-Type": "text/csv"})
+        late = upload(c, job, keys)
         assert wait_done(c, job)["numberRecordsProcessed"] == 3
         abort_done = c.patch(job, json={"state": "Aborted"})
         deleted, deleted_again = c.delete(job), c.delete(job)
@@ -609,9 +610,7 @@ def test_a_second_upload_to_one_job_fails_its_close_and_writes_nothing(
     with ingest_api(sandbox, conn) as (c, jobs):
         job_id = new_ingest_job(c, jobs)
         job = f"{jobs}/ingest/{job_id}"
-        for _ in range(2):
-            put = c.put(f"{job}/batches", content=csv_of(keys), headers={"Content-Type": "text/csv"})
-            assert put.status_code == 201
+        assert [upload(c, job, keys).status_code for _ in range(2)] == [201, 201]
         close = c.patch(job, json={"state": "UploadComplete"})
         still = c.get(job).json()["state"]
         open_delete = c.delete(job)
