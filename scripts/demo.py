@@ -1,52 +1,43 @@
 """`make demo`: the DAG package end to end on the sandbox, with faults on.
 
+0. A fresh start, whatever an earlier demo left: a sandbox still running under `.sandbox/` (a killed
+   demo's keeps running, in its own session) is stopped, and the Airflow database, the Snowflake
+   database and the DLQ it used are removed, so no run, row or change of an earlier demo is reused.
 1. The sandbox (S3, Snowflake, the five SaaS APIs) comes up under `.sandbox/` with 429s, 5xx answers and
    1% poison records on every system.
 2. Every ingest DAG (dags/ingest_*.py) runs: a full load first; then the sources change records
    (updates, inserts, and deletes where the system reports them, at one shared timestamp) and every
-   ingest DAG runs again, incrementally. (Deletes in systems without a delete feed, such as Workday,
+   ingest DAG runs again, incrementally. Runs are dated as a scheduler dates them: each at the moment
+   it starts, never ahead of the clock. (Deletes in systems without a delete feed, such as Workday,
    reach Snowflake with the next full load.)
 3. The reverse-ETL DAG (health scores -> Salesforce Account) runs twice: the second run sends nothing.
 4. A summary table: rows per Snowflake table against what the source holds minus its poison records,
-   duplicates, reverse-ETL outcomes, DLQ entries by reason. Exit 0 only if nothing was lost or duplicated.
+   duplicates, the changes the second round read, reverse-ETL outcomes, DLQ entries by reason. Exit 0
+   only if nothing was lost or duplicated and the second round read every change.
 
-The sandbox's Snowflake database and the DLQ stay under `.sandbox/`; the summary goes to
-`.sandbox/demo-report.json`.
+Ports: `--s3-port`, `--snowflake-port`, `--saas-port` (0 picks free ones); `make demo PORTS="..."`.
+The sandbox's Snowflake database and the DLQ stay under `.sandbox/` (for `make ui`); the summary goes
+to `.sandbox/demo-report.json`.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = Path(".sandbox").resolve()
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(SANDBOX / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_INTEGRATIONS_DLQ": str(SANDBOX / "dlq"),
-    }
-)
-
-import json  # noqa: E402
-import runpy  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from typing import Any  # noqa: E402
-
-import boto3  # noqa: E402
-import httpx  # noqa: E402
-import snowflake.connector  # noqa: E402
-import yaml  # noqa: E402
-
-from airflow_provider_integrations.connectors.base import load_catalog  # noqa: E402
-from airflow_provider_integrations.core.dlq import LocalDLQStore  # noqa: E402
-from airflow_provider_integrations.sandbox import runner, stores  # noqa: E402
+STATE = ("airflow", "snowflake", "dlq", "sandbox.env", "demo-report.json")
+"""What a demo leaves under .sandbox/ and the next one starts without (tls/ and logs/ are kept)."""
 
 FAULTS = {"seed": 7, "rate_429": 0.03, "rate_5xx": 0.03, "retry_after": 0.05, "poison_rate": 0.01}
 SIZES = {"salesforce": 400, "netsuite": 300, "stripe": 300, "workday": 200, "servicenow": 300}
@@ -54,40 +45,32 @@ SYSTEMS = tuple(SIZES)
 CHANGES = {"update": 6, "insert": 3, "same_timestamp": True}
 
 
-def main() -> int:
-    info = runner.up(SANDBOX, sizes=SIZES, faults={system: FAULTS for system in SYSTEMS})
+def main(argv: list[str] | None = None) -> int:
+    from airflow_provider_integrations.sandbox import runner
+
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    runner.add_port_options(parser)
+    args = parser.parse_args(argv)
+    ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
+
+    phase("a fresh start")
+    fresh_start()
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(SANDBOX / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_INTEGRATIONS_DLQ": str(SANDBOX / "dlq"),
+        }
+    )
+    try:
+        info = runner.up(SANDBOX, ports=ports, sizes=SIZES, faults={system: FAULTS for system in SYSTEMS})
+    except (runner.PortBusyError, ValueError) as error:
+        print(f"make demo: error: {error}", file=sys.stderr)
+        return 2
     os.environ.update(info.env())
     try:
-        admin = httpx.Client(base_url=info.admin_url, verify=info.ca_bundle, timeout=60)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=info.s3_url,
-            region_name=stores.S3_REGION,
-            aws_access_key_id=stores.S3_ACCESS_KEY,
-            aws_secret_access_key=stores.S3_SECRET_KEY,
-        )
-        ingest = [yaml.safe_load((ROOT / "include" / "ingest" / f"{s}.yaml").read_text()) for s in SYSTEMS]
-        for bucket in {str(config["bucket"]) for config in ingest}:
-            if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-                s3.create_bucket(Bucket=bucket)
-        migrate()
-
-        first = datetime.now(UTC)
-        runs = [run_dag(f"ingest_{system}", first) for system in SYSTEMS]
-        time.sleep(1)
-        for config in ingest:
-            catalog = load_catalog(f"{config['system']}.yaml")
-            for stream in config["streams"]:
-                deletes = 2 if catalog[stream["stream"]].deletes else 0
-                path = f"/datasets/{config['system']}/{stream['stream']}/mutate"
-                admin.post(path, json={**CHANGES, "delete": deletes}).raise_for_status()
-        runs += [run_dag(f"ingest_{system}", first + timedelta(hours=1)) for system in SYSTEMS]
-        runs += [run_dag("reverse_etl_account_scores", first + timedelta(hours=1, minutes=5))]
-        runs += [run_dag("reverse_etl_account_scores", first + timedelta(hours=1, minutes=10))]
-
-        conn = snowflake.connector.connect(**info.snowflake_kwargs())
-        report = summarize(ingest, conn, runs)
-        conn.close()
+        report = run_demo(info)
     finally:
         runner.down(SANDBOX)
     (SANDBOX / "demo-report.json").write_text(json.dumps(report, indent=2, default=str))
@@ -95,19 +78,93 @@ def main() -> int:
     return 0 if report["ok"] else 1
 
 
+def phase(name: str) -> None:
+    """A progress line; also what the interruption test watches for."""
+    print(f"== demo: {name}", flush=True)
+
+
+def fresh_start() -> None:
+    """Stop a sandbox an interrupted demo left running and remove the state it left: never reuse it."""
+    from airflow_provider_integrations.sandbox import runner
+
+    if runner.down(SANDBOX):
+        print(f"  stopped the sandbox an earlier demo left running under {SANDBOX}", flush=True)
+    for name in STATE:
+        path = SANDBOX / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def run_demo(info: Any) -> dict[str, Any]:
+    import boto3
+    import httpx
+    import snowflake.connector
+    import yaml
+
+    from airflow_provider_integrations.sandbox import stores
+
+    admin = httpx.Client(base_url=info.admin_url, verify=info.ca_bundle, timeout=60)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=info.s3_url,
+        region_name=stores.S3_REGION,
+        aws_access_key_id=stores.S3_ACCESS_KEY,
+        aws_secret_access_key=stores.S3_SECRET_KEY,
+    )
+    ingest = [yaml.safe_load((ROOT / "include" / "ingest" / f"{s}.yaml").read_text()) for s in SYSTEMS]
+    for bucket in {str(config["bucket"]) for config in ingest}:
+        s3.create_bucket(Bucket=bucket)
+    migrate()
+
+    phase("round 1: every ingest DAG, a full load")
+    runs = [run_dag(f"ingest_{system}") for system in SYSTEMS]
+    phase("the sources change records")
+    before = source_snapshot(ingest)
+    for config in ingest:
+        from airflow_provider_integrations.connectors.base import load_catalog
+
+        catalog = load_catalog(f"{config['system']}.yaml")
+        for stream in config["streams"]:
+            deletes = 2 if catalog[stream["stream"]].deletes else 0
+            path = f"/datasets/{config['system']}/{stream['stream']}/mutate"
+            admin.post(path, json={**CHANGES, "delete": deletes}).raise_for_status()
+    phase("round 2: every ingest DAG again, incrementally")
+    second_round = [run_dag(f"ingest_{system}") for system in SYSTEMS]
+    runs += second_round
+    phase("reverse ETL: scores -> Salesforce Account, twice")
+    runs += [run_dag("reverse_etl_account_scores")]
+    runs += [run_dag("reverse_etl_account_scores")]
+    phase("summary")
+    conn = snowflake.connector.connect(**info.snowflake_kwargs())
+    try:
+        return summarize(ingest, conn, runs, before, second_round, s3)
+    finally:
+        conn.close()
+
+
 def migrate() -> None:
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=600)  # noqa: S603
 
 
-def run_dag(dag_id: str, logical_date: datetime) -> dict[str, Any]:
-    """One DAG run in this process, as the scheduler would start it; returns its state per task."""
+def run_dag(dag_id: str) -> dict[str, Any]:
+    """One DAG run in this process, dated as the scheduler dates a run: at the moment it starts.
+
+    `dag.test()` records the logical date as the run's start, so a date ahead of the clock would be a
+    start in the future, which no scheduler makes."""
+    import runpy
+
     path = next(p for p in (ROOT / "dags").glob("*.py") if dag_id.removeprefix("ingest_") in p.stem)
     dag = runpy.run_path(str(path))["dag"]
     started = time.monotonic()
-    run = dag.test(logical_date=logical_date)
+    now = datetime.now(UTC)
+    run = dag.test(logical_date=now, run_after=now)
     tasks = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    print(f"  {dag_id:32} {run.state:8} {len(tasks)} tasks in {time.monotonic() - started:5.1f} s")
+    print(
+        f"  {dag_id:32} {run.state:8} {len(tasks)} tasks in {time.monotonic() - started:5.1f} s", flush=True
+    )
     return {"dag_id": dag_id, "state": str(run.state), "tasks": tasks, "results": results(dag_id, run.run_id)}
 
 
@@ -126,22 +183,74 @@ def results(dag_id: str, run_id: str) -> dict[str, Any]:
         return {row.task_id: XComModel.deserialize_value(row) for row in rows}
 
 
-def summarize(ingest: list[dict[str, Any]], conn: Any, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def source_snapshot(ingest: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every record each source serves now (deleted ones too), by table and key."""
     from airflow_provider_integrations.hooks.registry import hook_for
 
-    dead = LocalDLQStore(SANDBOX / "dlq").find(limit=100_000)
-    tables = []
+    snapshot = {}
     for config in ingest:
         hook = hook_for(config["connections"]["source"])
         connector = hook.get_conn()
         for item in config["streams"]:
             stream = connector.stream(item["stream"])
             key = stream.primary_key[0]
-            live = {
-                str(r[key])
-                for r in connector.read(stream.name)
-                if not (r.get("_deleted") or r.get("IsDeleted"))
-            }
+            snapshot[item["table"]] = {str(r[key]): r for r in connector.read(stream.name)}
+        hook.close()
+    return snapshot
+
+
+def round_two_reads(s3: Any, second_round: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    """The keys each stream's second-round extract read: written to its Parquet parts or refused to the
+    DLQ (its manifest's rejected keys), by (system, stream)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from airflow_provider_integrations.core.records import Manifest
+
+    read: dict[tuple[str, str], set[str]] = {}
+    for run in second_round:
+        for task_id, uri in run["results"].items():
+            if not task_id.endswith(".extract"):
+                continue
+            manifest = Manifest.from_json(s3_object(s3, str(uri)))
+            keys = set(manifest.rejected_keys)
+            for part in manifest.files:
+                body = s3_object(s3, part.key)
+                column = pq.read_table(io.BytesIO(body), columns=[manifest.primary_key[0]]).column(0)
+                keys.update(str(value) for value in column.to_pylist())
+            read[(manifest.system, manifest.stream)] = keys
+    return read
+
+
+def s3_object(s3: Any, uri: str) -> bytes:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def summarize(
+    ingest: list[dict[str, Any]],
+    conn: Any,
+    runs: list[dict[str, Any]],
+    before: dict[str, dict[str, Any]],
+    second_round: list[dict[str, Any]],
+    s3: Any,
+) -> dict[str, Any]:
+    from airflow_provider_integrations.core.dlq import LocalDLQStore
+    from airflow_provider_integrations.hooks.registry import hook_for
+
+    dead = LocalDLQStore(SANDBOX / "dlq").find(limit=100_000)
+    after = source_snapshot(ingest)
+    read = round_two_reads(s3, second_round)
+    tables = []
+    for config in ingest:
+        connector = hook_for(config["connections"]["source"]).get_conn()
+        for item in config["streams"]:
+            stream = connector.stream(item["stream"])
+            key = stream.primary_key[0]
+            now, then = after[item["table"]], before[item["table"]]
+            live = {k for k, r in now.items() if not (r.get("_deleted") or r.get("IsDeleted"))}
+            changed = {k for k in set(now) | set(then) if now.get(k) != then.get(k)}
             poison = {
                 str(e.record_key) for e in dead if (e.system, e.stream) == (config["system"], stream.name)
             }
@@ -154,6 +263,7 @@ def summarize(ingest: list[dict[str, Any]], conn: Any, runs: list[dict[str, Any]
             )
             keys = Counter(str(r[0]) for r in rows if not r[1])
             expected = live - poison
+            second = read.get((config["system"], stream.name), set())
             tables.append(
                 {
                     "table": item["table"],
@@ -164,14 +274,17 @@ def summarize(ingest: list[dict[str, Any]], conn: Any, runs: list[dict[str, Any]
                     "missing": len(expected - set(keys)),
                     "unexpected": len(set(keys) - expected),
                     "duplicated": sum(n - 1 for n in keys.values() if n > 1),
+                    "changed": len(changed),
+                    "read_in_round_2": len(second),
+                    "changes_not_read": len(changed - second) if stream.incremental else 0,
                 }
             )
-        hook.close()
     reverse = reverse_etl_outcomes(conn, runs)
     reasons = Counter(f"{e.operation}: {e.error_class}" for e in dead)
     ok = (
         all(r["state"] == "success" for r in runs)
         and all(t["missing"] == 0 and t["unexpected"] == 0 and t["duplicated"] == 0 for t in tables)
+        and all(t["changed"] > 0 and t["changes_not_read"] == 0 for t in tables)
         and reverse["model_rows"] == reverse["delivered"] + reverse["dead_lettered"] + reverse["pending"]
         and reverse["second_run_sent"] == 0
     )
@@ -180,6 +293,8 @@ def summarize(ingest: list[dict[str, Any]], conn: Any, runs: list[dict[str, Any]
 
 def reverse_etl_outcomes(conn: Any, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Every model row accounted for: delivered, parked in the DLQ or pending; the second run sent nothing."""
+    import yaml
+
     from airflow_provider_integrations.core.sql.sync_state import model_count
     from airflow_provider_integrations.operators.reverse_etl import default_state_table
 
@@ -202,11 +317,13 @@ def reverse_etl_outcomes(conn: Any, runs: list[dict[str, Any]]) -> dict[str, Any
 def print_report(report: dict[str, Any]) -> None:
     print(
         f"\n{'table':28} {'source':>7} {'poison':>7} {'landed':>7} {'missing':>8} {'extra':>6} {'dupes':>6}"
+        f" {'changed':>8} {'read 2nd':>9} {'unread':>7}"
     )
     for t in report["tables"]:
         print(
             f"{t['table']:28} {t['source_live']:7} {t['poison_in_dlq']:7} {t['landed']:7} {t['missing']:8} "
-            f"{t['unexpected']:6} {t['duplicated']:6}"
+            f"{t['unexpected']:6} {t['duplicated']:6} {t['changed']:8} {t['read_in_round_2']:9} "
+            f"{t['changes_not_read']:7}"
         )
     reverse = report["reverse_etl"]
     print(
@@ -218,7 +335,11 @@ def print_report(report: dict[str, Any]) -> None:
     print("\nDLQ entries by reason:")
     for reason, count in sorted(report["dlq"].items()):
         print(f"  {count:5}  {reason}")
-    verdict = "nothing lost, nothing duplicated" if report["ok"] else "SOMETHING WAS LOST OR DUPLICATED"
+    verdict = (
+        "nothing lost, nothing duplicated, every change read"
+        if report["ok"]
+        else "SOMETHING WAS LOST, DUPLICATED OR NOT READ"
+    )
     print(f"\n{verdict}; report in {SANDBOX / 'demo-report.json'}")
 
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = commands.add_parser("up", help="start everything in the background")
     start.add_argument("--seed", type=int, default=0)
-    add_port_options(start)
+    runner.add_port_options(start)
     start.add_argument(
         "--sizes", default="{}", help='records per stream, e.g. {"salesforce/Account": 100000}'
     )
@@ -88,17 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     return _serve_saas(
         args.port, args.seed, args.cert, args.key, json.loads(args.sizes), json.loads(args.faults)
     )
-
-
-def add_port_options(parser: argparse.ArgumentParser) -> None:
-    """`--s3-port`, `--snowflake-port`, `--saas-port` (0: any free port), shared with `make demo`/`ui`."""
-    for name, option in (("s3", "--s3-port"), ("snowflake", "--snowflake-port"), ("saas", "--saas-port")):
-        parser.add_argument(
-            option,
-            type=int,
-            default=runner.DEFAULT_PORTS[name],
-            help=f"{runner.PORT_NAMES[name]} port (default {runner.DEFAULT_PORTS[name]}; 0: any free port)",
-        )
 
 
 def _json_object(option: str, text: str) -> dict[str, Any]:

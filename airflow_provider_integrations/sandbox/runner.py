@@ -9,6 +9,7 @@ process that only happens to have a recorded pid.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -110,6 +111,17 @@ class SandboxInfo:
         for name, conn in connections(self.saas_url, self.ca_bundle).items():
             values[f"AIRFLOW_CONN_SANDBOX_{name.upper()}"] = json.dumps(conn)
         return values
+
+
+def add_port_options(parser: argparse.ArgumentParser) -> None:
+    """`--s3-port`, `--snowflake-port`, `--saas-port` (0: any free port), shared with `make demo`/`ui`."""
+    for name, option in (("s3", "--s3-port"), ("snowflake", "--snowflake-port"), ("saas", "--saas-port")):
+        parser.add_argument(
+            option,
+            type=int,
+            default=DEFAULT_PORTS[name],
+            help=f"{PORT_NAMES[name]} port (default {DEFAULT_PORTS[name]}; 0: any free port)",
+        )
 
 
 def free_port() -> int:
