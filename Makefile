@@ -27,11 +27,14 @@ lint: $(STAMP)
 test: lint /usr/bin/chromedriver
 	$(VENV)/bin/pytest
 
+# Sandbox ports for demo and ui, e.g. `make demo PORTS="--s3-port 9420 --saas-port 0"` (0: any free port).
+PORTS ?=
+
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(PORTS)
 
 ui: $(STAMP)
-	$(PY) scripts/ui.py
+	$(PY) scripts/ui.py $(PORTS)
 
 # Side by side on the sandbox in one run; results in benchmarks/RESULTS.md and benchmarks/results.png.
 # Every benchmark runs even when one misses a goal; summary.py then lists every goal and fails on a miss.

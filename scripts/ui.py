@@ -6,6 +6,7 @@ with the sandbox's connections, this repository's `dags/` and the demo's DLQ. St
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -17,8 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = Path(".sandbox").resolve()
 
 
-def main() -> int:
-    info = runner.up(SANDBOX)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make ui", description="The Airflow UI on the sandbox.")
+    runner.add_port_options(parser)
+    args = parser.parse_args(argv)
+    ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
+    try:
+        info = runner.up(SANDBOX, ports=ports)
+    except (runner.PortBusyError, ValueError) as error:
+        print(f"make ui: error: {error}", file=sys.stderr)
+        return 2
     bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,
