@@ -279,7 +279,7 @@ CONNECTION_CASES: dict[str, tuple[str, Callable[[dict[str, Any]], Any], str]] = 
     "salesforce: bad api_version": (
         "salesforce",
         lambda c: with_extra(c, api_version="latest"),
-        "api_version must look like 59.0, got 'latest'",
+        "salesforce api_version 'latest' is not a Salesforce API version such as 59.0",
     ),
     "stripe: no key": (
         "stripe",
@@ -310,7 +310,7 @@ CONNECTION_CASES: dict[str, tuple[str, Callable[[dict[str, Any]], Any], str]] = 
     "workday: bad tenant": (
         "workday",
         lambda c: with_extra(c, tenant="a/b"),
-        "workday tenant 'a/b' is not a tenant",
+        "workday tenant 'a/b' is not a Workday tenant",
     ),
     "servicenow: no host": ("servicenow", lambda c: without(c, "host"), "needs the instance URL as its host"),
     "servicenow: no password": ("servicenow", lambda c: without(c, "password"), "login and password"),
