@@ -44,7 +44,7 @@ SYNC = SYNCS["syncs"][0]
 
 
 def context() -> Context:
-    ti = SimpleNamespace(dag_id="chaos_bad_input", task_id="t", try_number=1)
+    ti = SimpleNamespace(dag_id="chaos_bad_input", task_id="t", try_number=1, xcom_push=lambda **_: None)
     return cast(Context, {"ti": ti, "run_id": "manual__bad_input"})
 
 
