@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.errors import ConfigError, IntegrationError, TransientError
 from airflow_provider_integrations.core.http import HttpClient
 from airflow_provider_integrations.core.mapping import DestinationDescription
 from airflow_provider_integrations.core.schema import RecordSchema
@@ -88,6 +88,13 @@ class WriteResult:
     created: bool | None = None
     code: str | None = None
     message: str | None = None
+
+    @classmethod
+    def failed(cls, key: str, error: IntegrationError) -> WriteResult:
+        """The result of a record whose call failed or was refused unsent: transient when another attempt
+        may help, else permanent (a dead letter)."""
+        outcome = WriteOutcome.TRANSIENT if isinstance(error, TransientError) else WriteOutcome.PERMANENT
+        return cls(key, outcome, None, None, error.code, error.message)
 
 
 def load_catalog(

@@ -248,10 +248,7 @@ class NetSuiteConnector(Connector):
                     "PUT", f"/services/rest/record/v1/{record_type}/eid:{external_id}", json=body
                 )
             except (TransientError, PermanentError) as error:
-                outcome = (
-                    WriteOutcome.TRANSIENT if isinstance(error, TransientError) else WriteOutcome.PERMANENT
-                )
-                yield WriteResult(key, outcome, None, None, error.code, error.message)
+                yield WriteResult.failed(key, error)
                 continue
             location = response.headers.get("location", "")
             yield WriteResult(key, WriteOutcome.SUCCESS, location.rsplit("/", 1)[-1] or None)

@@ -95,5 +95,5 @@ def _refused(batch: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[in
         try:
             segment(record.get("Id"), "Id", SALESFORCE_ID, system=SYSTEM)
         except PathSegmentError as error:
-            refused[i] = WriteResult(key, WriteOutcome.PERMANENT, None, None, error.code, error.message)
+            refused[i] = WriteResult.failed(key, error)
     return refused

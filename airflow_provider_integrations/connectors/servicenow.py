@@ -475,8 +475,7 @@ class ServiceNowConnector(Connector):
                 "POST", path, json=rows[0] if single else {"records": rows}, idempotent=True
             )
         except (TransientError, PermanentError) as error:
-            outcome = WriteOutcome.TRANSIENT if isinstance(error, TransientError) else WriteOutcome.PERMANENT
-            return [WriteResult(key, outcome, None, None, error.code, error.message) for key in keys]
+            return [WriteResult.failed(key, error) for key in keys]
         try:
             answers = response.json().get("result")
         except (ValueError, AttributeError):

@@ -240,9 +240,6 @@ class StripeConnector(Connector):
                     headers={"Idempotency-Key": f"apint-{digest[:40]}"},
                 )
             except (TransientError, PermanentError) as error:
-                outcome = (
-                    WriteOutcome.TRANSIENT if isinstance(error, TransientError) else WriteOutcome.PERMANENT
-                )
-                yield WriteResult(key, outcome, None, None, error.code, error.message)
+                yield WriteResult.failed(key, error)
                 continue
             yield WriteResult(key, WriteOutcome.SUCCESS, str(response.json()["id"]), operation == "insert")

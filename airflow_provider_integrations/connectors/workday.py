@@ -334,7 +334,7 @@ class WorkdayConnector(Connector):
             try:
                 worker = segment(raw_key, key_field, WORKDAY_ID, system=SYSTEM)
             except PermanentError as error:
-                yield WriteResult(key, WriteOutcome.PERMANENT, None, None, error.code, error.message)
+                yield WriteResult.failed(key, error)
                 continue
             body: dict[str, Any] = {"proposedBusinessTitle": record.get("businessTitle")}
             effective = record.get("effective")
@@ -354,9 +354,6 @@ class WorkdayConnector(Connector):
                     idempotent=True,
                 )
             except (TransientError, PermanentError) as error:
-                outcome = (
-                    WriteOutcome.TRANSIENT if isinstance(error, TransientError) else WriteOutcome.PERMANENT
-                )
-                yield WriteResult(key, outcome, None, None, error.code, error.message)
+                yield WriteResult.failed(key, error)
                 continue
             yield WriteResult(key, WriteOutcome.SUCCESS, str(response.json()["id"]), False)
