@@ -102,7 +102,8 @@ def prepare_ours(job: Job) -> Callable[[], None]:
         mode="full",
         dlq_uri=job["dlq"],
     )
-    context: Any = {"ti": SimpleNamespace(dag_id="bench", task_id="extract", try_number=1), "run_id": "bench"}
+    ti = SimpleNamespace(dag_id="bench", task_id="extract", try_number=1, xcom_push=lambda **_: None)
+    context: Any = {"ti": ti, "run_id": "bench"}
 
     def run() -> None:
         operator.execute(context)

@@ -67,7 +67,9 @@ def extract(bucket: str, dlq: Path, try_number: int) -> str:
         mode="full",
         dlq_uri=str(dlq),
     )
-    ti = SimpleNamespace(dag_id="chaos_breaker", task_id="extract", try_number=try_number)
+    ti = SimpleNamespace(
+        dag_id="chaos_breaker", task_id="extract", try_number=try_number, xcom_push=lambda **_: None
+    )
     return operator.execute(cast(Context, {"ti": ti, "run_id": "manual__breaker"}))
 
 
