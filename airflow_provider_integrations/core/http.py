@@ -354,10 +354,19 @@ class HttpClient:
         try:
             yield response
         except HTTPX_ERRORS as error:
-            self.breaker_for(request.url.host).record_failure()
-            raise transport_error(error, request, self.settings.system) from error
+            raise self._transport_failure(error, request) from error
         finally:
             response.close()
+
+    def _transport_failure(self, error: Exception, request: httpx.Request) -> IntegrationError:
+        """`transport_error` for a send or a body read; a transient one counts against the host's breaker
+        and is what an open breaker later names as the last failure."""
+        failed = transport_error(error, request, self.settings.system)
+        if isinstance(failed, TransientError):
+            host = request.url.host
+            self.breaker_for(host).record_failure()
+            self._last_failure[host] = failed.message
+        return failed
 
     def _build(self, method: str, url: str, **parts: Any) -> httpx.Request:
         try:
@@ -437,11 +446,7 @@ class HttpClient:
             if read_body or response.status_code >= 400:
                 response.read()
         except HTTPX_ERRORS as exc:
-            failed = transport_error(exc, request, self.settings.system)
-            if isinstance(failed, TransientError):
-                breaker.record_failure()
-                self._last_failure[host] = failed.message
-            raise failed from exc
+            raise self._transport_failure(exc, request) from exc
         self._note_rate_limit_headers(host, response)
         error = self._classify(response)
         if error is None:
