@@ -383,18 +383,17 @@ class SnowflakeToSaaSOperator(BaseOperator):
         is, so they are refused again next run while they stay bad. Fails the run past the share."""
         if not rejections:
             return
-        operation = f"reverse_etl.{self.spec.mode}"
+        # The model row, not a record: nothing here can be replayed before the model is fixed.
         dlq.write(
             [
-                DLQEntry.create(
-                    system=connector.system,
-                    stream=self.spec.target,
-                    operation=operation,
-                    error=(r.reason, r.message),
-                    record_key=r.record_key,
-                    # The model row, not a record: nothing here can be replayed before the model is fixed.
-                    payload={"row": dict(r.row), "sync": self._sync_settings(self.spec.operation)},
-                    context=runs,
+                self._dead_letter(
+                    connector,
+                    r.record_key,
+                    r.row,
+                    (r.reason, r.message),
+                    runs,
+                    self.spec.operation,
+                    kind="row",
                 )
                 for r in rejections
             ]
@@ -500,14 +499,18 @@ class SnowflakeToSaaSOperator(BaseOperator):
         error: tuple[str, str],
         runs: RunContext,
         operation: str,
+        *,
+        kind: str = "record",
     ) -> DLQEntry:
+        """An entry holding `record` under `kind` ("record": a destination record a replay can send;
+        "row": a model row refused before sending) and the sync's settings."""
         return DLQEntry.create(
             system=connector.system,
             stream=self.spec.target,
             operation=f"reverse_etl.{self.spec.mode}",
             error=error,
             record_key=key,
-            payload={"record": dict(record), "sync": self._sync_settings(operation)},
+            payload={kind: dict(record), "sync": self._sync_settings(operation)},
             context=runs,
         )
 
