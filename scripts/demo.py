@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
     runner.add_port_options(parser)
     args = parser.parse_args(argv)
-    ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
+    ports = runner.chosen_ports(args)
 
     phase("a fresh start")
     fresh_start()
@@ -103,6 +103,7 @@ def run_demo(info: Any) -> dict[str, Any]:
     import snowflake.connector
     import yaml
 
+    from airflow_provider_integrations.connectors.base import load_catalog
     from airflow_provider_integrations.sandbox import stores
 
     admin = httpx.Client(base_url=info.admin_url, verify=info.ca_bundle, timeout=60)
@@ -123,8 +124,6 @@ def run_demo(info: Any) -> dict[str, Any]:
     phase("the sources change records")
     before = source_snapshot(ingest)
     for config in ingest:
-        from airflow_provider_integrations.connectors.base import load_catalog
-
         catalog = load_catalog(f"{config['system']}.yaml")
         for stream in config["streams"]:
             deletes = 2 if catalog[stream["stream"]].deletes else 0

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make ui", description="The Airflow UI on the sandbox.")
     runner.add_port_options(parser)
     args = parser.parse_args(argv)
-    ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
+    ports = runner.chosen_ports(args)
     try:
         info = runner.up(SANDBOX, ports=ports)
     except (runner.PortBusyError, ValueError) as error:

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             print(f"{parser.prog} up: error: {error}", file=sys.stderr)
             return 2
-        ports = {"s3": args.s3_port, "snowflake": args.snowflake_port, "saas": args.saas_port}
+        ports = runner.chosen_ports(args)
         try:
             info = runner.up(data_dir, ports=ports, seed=args.seed, sizes=sizes, faults=faults)
         except (runner.PortBusyError, ValueError) as error:

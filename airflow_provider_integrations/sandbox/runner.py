@@ -27,6 +27,8 @@ from airflow_provider_integrations.sandbox.tls import ensure_certificates
 
 DEFAULT_PORTS = {"s3": 9320, "snowflake": 9321, "saas": 9322}
 PORT_NAMES = {"s3": "S3", "snowflake": "Snowflake", "saas": "SaaS emulator"}
+PROCESS_PORTS = {"stores": ("s3", "snowflake"), "saas": ("saas",)}
+"""The processes `up` starts, in order, and the ports each serves."""
 MODULE = "airflow_provider_integrations.sandbox"
 
 
@@ -114,14 +116,20 @@ class SandboxInfo:
 
 
 def add_port_options(parser: argparse.ArgumentParser) -> None:
-    """`--s3-port`, `--snowflake-port`, `--saas-port` (0: any free port), shared with `make demo`/`ui`."""
-    for name, option in (("s3", "--s3-port"), ("snowflake", "--snowflake-port"), ("saas", "--saas-port")):
+    """`--s3-port`, `--snowflake-port`, `--saas-port` (0: any free port), shared with `make demo`/`ui`;
+    read them back with `chosen_ports`."""
+    for name, port in DEFAULT_PORTS.items():
         parser.add_argument(
-            option,
+            f"--{name}-port",
             type=int,
-            default=DEFAULT_PORTS[name],
-            help=f"{PORT_NAMES[name]} port (default {DEFAULT_PORTS[name]}; 0: any free port)",
+            default=port,
+            help=f"{PORT_NAMES[name]} port (default {port}; 0: any free port)",
         )
+
+
+def chosen_ports(args: argparse.Namespace) -> dict[str, int]:
+    """The ports `add_port_options` parsed, as `up` takes them."""
+    return {name: int(getattr(args, f"{name}_port")) for name in DEFAULT_PORTS}
 
 
 def free_port() -> int:
@@ -176,7 +184,7 @@ def up(
     info = SandboxInfo(str(data_dir), ports["s3"], ports["snowflake"], ports["saas"], seed, tuple(pids))
     (data_dir / "sandbox.json").write_text(json.dumps(asdict(info)))
     try:
-        _wait_until_healthy(info, timeout, {"stores": ("s3", "snowflake"), "saas": ("saas",)})
+        _wait_until_healthy(info, timeout)
     except Exception:
         down(data_dir)
         raise
@@ -212,10 +220,9 @@ def _check_port_free(name: str, port: int) -> None:
 def busy_port_message(name: str, port: int) -> str:
     owner = port_owner(port)
     held = f" by {owner}" if owner else ""
-    option = "--saas-port" if name == "saas" else f"--{name}-port"
     return (
         f"port {port} ({PORT_NAMES[name]}) is already in use{held}; stop it, or choose another port "
-        f"with {option} (0 picks a free one)"
+        f"with --{name}-port (0 picks a free one)"
     )
 
 
@@ -366,11 +373,11 @@ def _healthy(info: SandboxInfo) -> bool:
     return True
 
 
-def _wait_until_healthy(info: SandboxInfo, timeout: float, serves: dict[str, tuple[str, ...]]) -> None:
+def _wait_until_healthy(info: SandboxInfo, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     ports = {"s3": info.s3_port, "snowflake": info.snowflake_port, "saas": info.saas_port}
     while time.monotonic() < deadline:
-        for (process, names), pid in zip(serves.items(), info.pids, strict=True):
+        for (process, names), pid in zip(PROCESS_PORTS.items(), info.pids, strict=True):
             if not _alive(pid):
                 for name in names:
                     _check_port_free(name, ports[name])
