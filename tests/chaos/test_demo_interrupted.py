@@ -17,7 +17,6 @@ import queue
 import signal
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,17 +31,14 @@ import pytest
 from airflow_provider_integrations.core.watermark import parse_timestamp
 from airflow_provider_integrations.sandbox import runner
 from tests.connectors.conftest import Admin
+from tests.operators.conftest import migrated_airflow_home
 from tests.test_demo import DEMO, assert_demo_kept_its_promise
 
 
 @pytest.fixture(scope="module")
 def own_airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A metadata database of our own: `auto` reads the previous successful run, which must be ours."""
-    home = tmp_path_factory.mktemp("airflow_home_auto")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    airflow = Path(sys.executable).parent / "airflow"
-    subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    return home
+    return migrated_airflow_home(tmp_path_factory.mktemp("airflow_home_auto"))
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> None:

@@ -23,7 +23,11 @@ INGEST_DAG = DAG_FILES / "ingest_dag.py"
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated Airflow metadata database (SQLite) for `dag.test()` runs."""
-    home = tmp_path_factory.mktemp("airflow_home")
+    return migrated_airflow_home(tmp_path_factory.mktemp("airflow_home"))
+
+
+def migrated_airflow_home(home: Path) -> Path:
+    """`home` as an AIRFLOW_HOME with a migrated SQLite metadata database."""
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
