@@ -1,4 +1,5 @@
-# Two commands for users: `make demo` and `make test`. Both set up .venv themselves.
+# Two commands for users: `make demo` and `make test`. Both set up .venv themselves, with the provider
+# and its sandbox (a second distribution under sandbox/) installed from this checkout.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
@@ -6,11 +7,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo ui test lint bench chaos clean
 
-$(STAMP): pyproject.toml requirements/dev.lock
+$(STAMP): pyproject.toml sandbox/pyproject.toml requirements/dev.lock
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
 	@test -x $(PY) || $(UV) venv $(VENV) --python python3.11 -q
 	$(UV) pip sync -q --python $(PY) requirements/dev.lock
-	$(UV) pip install -q --python $(PY) --no-deps -e .
+	$(UV) pip install -q --python $(PY) --no-deps -e . -e sandbox
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -54,7 +55,7 @@ chaos: $(STAMP)
 
 # Regenerate the pinned environment after changing dependencies in pyproject.toml.
 lock:
-	$(UV) pip compile pyproject.toml --extra sandbox --extra dev --python-version 3.11 -q -o requirements/dev.lock
+	$(UV) pip compile pyproject.toml sandbox/pyproject.toml --extra dev --python-version 3.11 -q -o requirements/dev.lock
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_integrations.sandbox import runner
+from integrations_sandbox import runner
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 STREAMS = {

@@ -151,9 +151,9 @@ class Bench:
     def __init__(self, info: Any) -> None:
         import boto3
         import snowflake.connector
+        from integrations_sandbox import stores
 
         from airflow_provider_integrations.core.schema import RecordSchema
-        from airflow_provider_integrations.sandbox import stores
 
         self.s3 = boto3.client(
             "s3",
@@ -417,7 +417,7 @@ def measure(bench: Bench) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     with tempfile.TemporaryDirectory() as tmp:
         ports = {name: runner.free_port() for name in ("s3", "snowflake", "saas")}

@@ -35,19 +35,19 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from results_file import write_json, write_section
-
-from airflow_provider_integrations.connectors.base import Stream, load_catalog
-from airflow_provider_integrations.core.records import PartWriter, batch_id
-from airflow_provider_integrations.operators.extract import CursorSpan, changed_time
-from airflow_provider_integrations.sandbox.emulator.data import Dataset
-from airflow_provider_integrations.sandbox.emulator.systems.salesforce_schema import (
+from integrations_sandbox.emulator.data import Dataset
+from integrations_sandbox.emulator.systems.salesforce_schema import (
     OBJECTS,
     Renderer,
     RowValues,
     csv_value,
     json_value,
 )
+from results_file import write_json, write_section
+
+from airflow_provider_integrations.connectors.base import Stream, load_catalog
+from airflow_provider_integrations.core.records import PartWriter, batch_id
+from airflow_provider_integrations.operators.extract import CursorSpan, changed_time
 
 HEADING = "## Record CPU cost"
 GOAL_RECORDS_PER_S = 100_000

@@ -214,7 +214,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     large = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000

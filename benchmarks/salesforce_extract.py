@@ -486,7 +486,7 @@ def main() -> int:
         child(args.child[0], json.loads(args.child[1]))
         return 0
 
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "sandbox"

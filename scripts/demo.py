@@ -46,7 +46,7 @@ CHANGES = {"update": 6, "insert": 3, "same_timestamp": True}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
     runner.add_port_options(parser)
@@ -85,7 +85,7 @@ def phase(name: str) -> None:
 
 def fresh_start() -> None:
     """Stop a sandbox an interrupted demo left running and remove the state it left: never reuse it."""
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     if runner.down(SANDBOX):
         print(f"  stopped the sandbox an earlier demo left running under {SANDBOX}", flush=True)
@@ -102,9 +102,9 @@ def run_demo(info: Any) -> dict[str, Any]:
     import httpx
     import snowflake.connector
     import yaml
+    from integrations_sandbox import stores
 
     from airflow_provider_integrations.connectors.base import load_catalog
-    from airflow_provider_integrations.sandbox import stores
 
     admin = httpx.Client(base_url=info.admin_url, verify=info.ca_bundle, timeout=60)
     s3 = boto3.client(

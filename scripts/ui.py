@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airflow_provider_integrations.sandbox import runner
+from integrations_sandbox import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = Path(".sandbox").resolve()

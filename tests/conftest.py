@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_integrations.sandbox.scripted_http import ScriptedHttpServer
+from tests.scripted_http import ScriptedHttpServer
 
 
 @pytest.fixture
@@ -71,8 +71,7 @@ def _free_port() -> int:
 def fakesnow_kwargs() -> Iterator[dict[str, Any]]:
     """fakesnow's server: Snowflake's wire protocol on a local port, for snowflake-connector-python."""
     import fakesnow
-
-    from airflow_provider_integrations.sandbox import fakesnow_fixes
+    from integrations_sandbox import fakesnow_fixes
 
     fakesnow_fixes.apply()
     with fakesnow.server() as kwargs:
@@ -97,7 +96,7 @@ def snowflake_conn(fakesnow_kwargs: dict[str, Any]) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The whole sandbox (moto S3, fakesnow, SaaS emulator), started once per test session."""
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     data_dir = tmp_path_factory.mktemp("sandbox")
     ports = {"s3": _free_port(), "snowflake": _free_port(), "saas": _free_port()}

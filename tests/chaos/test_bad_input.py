@@ -517,13 +517,13 @@ def test_the_sandbox_cli_names_a_bad_option_in_one_line(
 ) -> None:
     data_dir = tmp_path / "sandbox"
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_integrations.sandbox", "--data-dir", str(data_dir), "up",
+        [sys.executable, "-m", "integrations_sandbox", "--data-dir", str(data_dir), "up",
          option, value],
         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith("python -m airflow_provider_integrations.sandbox up: error: ")
+    assert lines[0].startswith("python -m integrations_sandbox up: error: ")
     assert message in lines[0], lines[0]
     assert result.stdout == "" and not data_dir.exists(), "nothing was started"

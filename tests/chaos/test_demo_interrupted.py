@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 import pytest
+from integrations_sandbox import runner
 
 from airflow_provider_integrations.core.watermark import parse_timestamp
-from airflow_provider_integrations.sandbox import runner
 from tests.connectors.conftest import Admin
 from tests.operators.conftest import migrated_airflow_home
 from tests.test_demo import DEMO, assert_demo_kept_its_promise

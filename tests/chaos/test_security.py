@@ -22,6 +22,13 @@ import pytest
 import yaml
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
+from integrations_sandbox.emulator.systems import (
+    netsuite_auth,
+    salesforce_auth,
+    servicenow_auth,
+)
+from integrations_sandbox.emulator.systems import stripe as stripe_emulator
+from integrations_sandbox.emulator.systems import workday as workday_emulator
 
 from airflow_provider_integrations.connectors.base import WriteOutcome
 from airflow_provider_integrations.core.errors import ConfigError
@@ -33,13 +40,6 @@ from airflow_provider_integrations.hooks.registry import hook_for
 from airflow_provider_integrations.operators.freshness import SnowflakeFreshnessCheckOperator
 from airflow_provider_integrations.operators.load import S3ToSnowflakeMergeOperator
 from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator, default_state_table
-from airflow_provider_integrations.sandbox.emulator.systems import (
-    netsuite_auth,
-    salesforce_auth,
-    servicenow_auth,
-)
-from airflow_provider_integrations.sandbox.emulator.systems import stripe as stripe_emulator
-from airflow_provider_integrations.sandbox.emulator.systems import workday as workday_emulator
 from tests.connectors.conftest import Admin
 from tests.operators.conftest import s3_client
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from integrations_sandbox.emulator.faults import FaultProfile, Faults
 
 from airflow_provider_integrations.connectors import servicenow
 from airflow_provider_integrations.connectors.base import Stream, WriteOutcome, load_catalog
@@ -28,9 +29,8 @@ from airflow_provider_integrations.core.auth import OAuth2Token
 from airflow_provider_integrations.core.errors import AuthError, ConfigError, PaginationError, RecordError
 from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.watermark import Window
-from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile, Faults
-from airflow_provider_integrations.sandbox.scripted_http import Reply, ScriptedHttpServer, Seen
 from tests.connectors.conftest import PATH_BREAKERS, Admin
+from tests.scripted_http import Reply, ScriptedHttpServer, Seen
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
 CATALOG = load_catalog("servicenow.yaml")

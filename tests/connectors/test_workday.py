@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from integrations_sandbox.emulator.data import BASE_TIME
+from integrations_sandbox.emulator.faults import FaultProfile, Faults
 
 from airflow_provider_integrations.connectors.base import Stream, WriteOutcome, load_catalog
 from airflow_provider_integrations.connectors.workday import WorkdayConnector, WorkdaySettings
@@ -18,8 +20,6 @@ from airflow_provider_integrations.core.errors import AuthError, ConfigError, Pa
 from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 from airflow_provider_integrations.hooks.workday import WorkdayHook
-from airflow_provider_integrations.sandbox.emulator.data import BASE_TIME
-from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile, Faults
 from tests.connectors.conftest import PATH_BREAKERS, Admin
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)

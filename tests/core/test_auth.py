@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_integrations.core.auth import BasicAuth, BearerKey, OAuth2Token, TokenPoster
 from airflow_provider_integrations.core.errors import AuthError
 from airflow_provider_integrations.core.http import HttpClient, HttpSettings, RetryPolicy
-from airflow_provider_integrations.sandbox.scripted_http import Reply, ScriptedHttpServer
+from tests.scripted_http import Reply, ScriptedHttpServer
 
 SECRET = "client-secret-value-123"
 

@@ -27,7 +27,7 @@ from airflow_provider_integrations.core.http import (
     rate_limit_reset_in,
 )
 from airflow_provider_integrations.core.resilience import BreakerSettings, BreakerState
-from airflow_provider_integrations.sandbox.scripted_http import Reply, ScriptedHttpServer
+from tests.scripted_http import Reply, ScriptedHttpServer
 
 OK = Reply(200, json={"ok": True})
 

@@ -127,12 +127,12 @@ def test_the_sandbox_is_an_optional_profile_with_real_cli_flags(
     assert sandbox["profiles"] == ["sandbox"]
     assert all("profiles" not in s for n, s in services.items() if n != "sandbox")
     script = _interpolate_defaults(sandbox["command"][-1])
-    line = next(x for x in script.splitlines() if "airflow_provider_integrations.sandbox" in x)
+    line = next(x for x in script.splitlines() if "integrations_sandbox" in x)
     argv = shlex.split(line)
-    assert argv[:3] == ["python", "-m", "airflow_provider_integrations.sandbox"]
+    assert argv[:3] == ["python", "-m", "integrations_sandbox"]
     # Parse the arguments with the sandbox's own CLI, with `up` replaced so nothing starts.
-    from airflow_provider_integrations.sandbox import __main__ as cli
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import __main__ as cli
+    from integrations_sandbox import runner
 
     calls: list[tuple[Path, dict[str, Any]]] = []
 

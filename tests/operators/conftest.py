@@ -13,8 +13,7 @@ from typing import Any
 import boto3
 import pytest
 import snowflake.connector
-
-from airflow_provider_integrations.sandbox import stores
+from integrations_sandbox import stores
 
 DAG_FILES = Path(__file__).parent / "dag_files"
 INGEST_DAG = DAG_FILES / "ingest_dag.py"

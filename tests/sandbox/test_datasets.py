@@ -5,8 +5,8 @@ from __future__ import annotations
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
-from airflow_provider_integrations.sandbox.emulator.data import BASE_TIME, GROUP, Dataset, unit
-from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile, Faults
+from integrations_sandbox.emulator.data import BASE_TIME, GROUP, Dataset, unit
+from integrations_sandbox.emulator.faults import FaultProfile, Faults
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

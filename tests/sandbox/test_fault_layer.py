@@ -10,12 +10,11 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 import uvicorn
+from integrations_sandbox.emulator.app import EmulatorState, System, create_app
+from integrations_sandbox.runner import free_port
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-
-from airflow_provider_integrations.sandbox.emulator.app import EmulatorState, System, create_app
-from airflow_provider_integrations.sandbox.runner import free_port
 
 
 class Echo(System):

@@ -17,8 +17,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 import requests
-
-from airflow_provider_integrations.sandbox.emulator.systems.netsuite import NetSuite
+from integrations_sandbox.emulator.systems.netsuite import NetSuite
 
 SUITEQL = "/services/rest/query/v1/suiteql"
 ID_BASE = 1_000_001

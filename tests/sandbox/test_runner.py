@@ -13,8 +13,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import snowflake.connector
-
-from airflow_provider_integrations.sandbox import stores
+from integrations_sandbox import stores
 
 
 def s3_client(sandbox: Any) -> Any:
@@ -74,10 +73,10 @@ def test_cli_up_status_down_and_snowflake_data_survives_a_restart(tmp_path: Any)
     import subprocess
     import sys
 
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     ports = [str(runner.free_port()) for _ in range(3)]
-    base = [sys.executable, "-m", "airflow_provider_integrations.sandbox", "--data-dir", str(tmp_path)]
+    base = [sys.executable, "-m", "integrations_sandbox", "--data-dir", str(tmp_path)]
     up = [*base, "up", "--s3-port", ports[0], "--snowflake-port", ports[1], "--saas-port", ports[2],
           "--faults", json.dumps({"stripe": {"seed": 5, "rate_429": 0.5}})]  # fmt: skip
 
@@ -121,13 +120,13 @@ def test_a_busy_port_is_named_with_its_option_and_owner_before_anything_starts(t
     import subprocess
     import sys
 
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        command = [sys.executable, "-m", "airflow_provider_integrations.sandbox", "--data-dir", str(tmp_path),
+        command = [sys.executable, "-m", "integrations_sandbox", "--data-dir", str(tmp_path),
                    "up", "--s3-port", "0", "--snowflake-port", str(busy), "--saas-port", "0"]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -147,7 +146,7 @@ def test_down_stops_a_sandbox_whose_pid_file_is_lost_and_never_a_stranger_with_a
     import subprocess
     from dataclasses import asdict
 
-    from airflow_provider_integrations.sandbox import runner
+    from integrations_sandbox import runner
 
     info = runner.up(tmp_path, ports={"s3": 0, "snowflake": 0, "saas": 0})
     assert len({info.s3_port, info.snowflake_port, info.saas_port}) == 3 and 0 not in info.pids

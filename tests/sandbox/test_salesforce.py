@@ -21,6 +21,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from integrations_sandbox.emulator.systems.salesforce import Salesforce
 from simple_salesforce import Salesforce as SimpleSalesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -28,8 +29,6 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
-
-from airflow_provider_integrations.sandbox.emulator.systems.salesforce import Salesforce
 
 VERSION = "59.0"
 

@@ -12,11 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_integrations.sandbox.emulator.data import Dataset
-from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile, Faults
-from airflow_provider_integrations.sandbox.emulator.systems._common_wd_sn import MergedView
-from airflow_provider_integrations.sandbox.emulator.systems.servicenow import ServiceNow
+from integrations_sandbox.emulator.data import Dataset
+from integrations_sandbox.emulator.faults import FaultProfile, Faults
+from integrations_sandbox.emulator.systems._common_wd_sn import MergedView
+from integrations_sandbox.emulator.systems.servicenow import ServiceNow
 
 Record = dict[str, Any]
 NOT_AUTHENTICATED = {

@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-
-from airflow_provider_integrations.sandbox.emulator.app import EmulatorState
-from airflow_provider_integrations.sandbox.emulator.data import BASE_TIME
-from airflow_provider_integrations.sandbox.emulator.systems.stripe import Stripe
-from airflow_provider_integrations.sandbox.emulator.systems.stripe_paging import ListQuery
+from integrations_sandbox.emulator.app import EmulatorState
+from integrations_sandbox.emulator.data import BASE_TIME
+from integrations_sandbox.emulator.systems.stripe import Stripe
+from integrations_sandbox.emulator.systems.stripe_paging import ListQuery
 
 CUSTOMERS = 2000
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_integrations.sandbox.emulator.faults import FaultProfile, Faults
-from airflow_provider_integrations.sandbox.emulator.systems.workday import Workday
+from integrations_sandbox.emulator.faults import FaultProfile, Faults
+from integrations_sandbox.emulator.systems.workday import Workday
 
 STRICT = "sandbox_strict"
 

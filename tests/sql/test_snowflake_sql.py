@@ -12,12 +12,12 @@ from typing import Any
 import boto3
 import pytest
 import snowflake.connector
+from integrations_sandbox import stores
 
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.records import PartWriter
 from airflow_provider_integrations.core.schema import RecordSchema
 from airflow_provider_integrations.core.sql import snowflake as sql
-from airflow_provider_integrations.sandbox import stores
 
 SCHEMA = RecordSchema.from_config(
     {"Id": {"type": "string", "required": True}, "Name": "string", "Amount": "number",

@@ -1,0 +1,140 @@
+"""Stripe writes: form-encoded bodies, Idempotency-Key replay, and customer parameters.
+
+Stripe saves an idempotent result only once an endpoint has started executing: a validation failure or
+a lock timeout is not saved, so retrying it with the same key runs again. A saved result is replayed for
+24 hours to the same key with the same parameters; other parameters under that key are an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from integrations_sandbox.emulator.systems.stripe_paging import ParamError
+
+IDEMPOTENCY_TTL = 24 * 3600.0
+IDEMPOTENCY_CAPACITY = 10_000
+CUSTOMER_FIELDS = {
+    "address",
+    "balance",
+    "description",
+    "email",
+    "metadata",
+    "name",
+    "phone",
+    "preferred_locales",
+    "shipping",
+    "tax_exempt",
+    "invoice_prefix",
+}
+_IGNORED = {"expand"}
+
+
+def parse_form(body: bytes) -> dict[str, Any]:
+    """A form body as the stripe library encodes it (`metadata[k]=v`, `expand[]=x`, `items[0][a]=b`)."""
+    root: dict[str, Any] = {}
+    for name, value in parse_qsl(body.decode(), keep_blank_values=True):
+        head, bracket, rest = name.partition("[")
+        path = [head, *rest[:-1].split("][")] if bracket else [head]
+        node: Any = root
+        for key, child in itertools.pairwise(path):
+            node = node.setdefault(key, [] if child == "" else {})
+        last = path[-1]
+        if isinstance(node, list):
+            node.append(value)
+        else:
+            node[last] = value
+    return {key: _listify(value) for key, value in root.items()}
+
+
+def _listify(value: Any) -> Any:
+    if isinstance(value, dict):
+        items = {key: _listify(child) for key, child in value.items()}
+        if items and all(key.isdigit() for key in items):
+            return [items[key] for key in sorted(items, key=int)]
+        return items
+    return value
+
+
+def fingerprint(method: str, path: str, params: dict[str, Any]) -> str:
+    text = json.dumps([method, path, params], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A response kept for replay under its Idempotency-Key."""
+
+    fingerprint: str
+    status: int
+    body: bytes
+    request_id: str
+    at: float
+
+
+class IdempotencyStore:
+    """Saved responses by key, for 24 hours, at most `capacity` of them (oldest dropped first)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, capacity: int = IDEMPOTENCY_CAPACITY) -> None:
+        self.clock = clock
+        self.capacity = capacity
+        self._saved: OrderedDict[str, Saved] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def lookup(self, key: str) -> Saved | None:
+        with self._lock:
+            saved = self._saved.get(key)
+            if saved is not None and self.clock() - saved.at > IDEMPOTENCY_TTL:
+                del self._saved[key]
+                return None
+            return saved
+
+    def save(self, key: str, print_: str, status: int, body: bytes, request_id: str) -> None:
+        with self._lock:
+            self._saved[key] = Saved(print_, status, body, request_id, self.clock())
+            self._saved.move_to_end(key)
+            while len(self._saved) > self.capacity:
+                self._saved.popitem(last=False)
+
+
+def customer_changes(params: dict[str, Any], current_metadata: dict[str, Any]) -> dict[str, Any]:
+    """The customer fields a create/update sets; metadata merges key by key, "" unsets a key."""
+    changes: dict[str, Any] = {}
+    for name, value in params.items():
+        if name in _IGNORED:
+            continue
+        if name not in CUSTOMER_FIELDS:
+            raise ParamError(f"Received unknown parameter: {name}", name, "parameter_unknown")
+        if name == "metadata":
+            changes["metadata"] = _merge_metadata(current_metadata, value)
+        elif name == "balance":
+            changes["balance"] = _integer_param(name, value)
+        elif name == "email" and value and ("@" not in value or " " in value):
+            raise ParamError(f"Invalid email address: {value}", "email", "email_invalid")
+        else:
+            changes[name] = value if value != "" else None
+    return changes
+
+
+def _merge_metadata(current: dict[str, Any], value: Any) -> dict[str, Any]:
+    if value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise ParamError("Invalid object", "metadata", "parameter_invalid_empty")
+    merged = {**current, **value}
+    return {key: text for key, text in merged.items() if text != ""}
+
+
+def _integer_param(name: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ParamError(f"Invalid integer: {value}", name, "parameter_invalid_integer") from None
