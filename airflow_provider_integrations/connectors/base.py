@@ -8,7 +8,6 @@ them into `read(stream, window)` (a generator: records are never held together i
 from __future__ import annotations
 
 import abc
-import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,11 +15,13 @@ from typing import Any, ClassVar
 
 import yaml
 
-from airflow_provider_integrations.core.errors import ConfigError, IntegrationError, TransientError
+from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.http import HttpClient
 from airflow_provider_integrations.core.mapping import DestinationDescription
 from airflow_provider_integrations.core.schema import RecordSchema
 from airflow_provider_integrations.core.watermark import Window
+from airflow_provider_integrations.core.writes import WriteOutcome as WriteOutcome
+from airflow_provider_integrations.core.writes import WriteResult as WriteResult
 
 
 @dataclass(frozen=True)
@@ -72,31 +73,6 @@ class Stream:
             raise ConfigError(f"stream {name!r} is malformed: {error}") from None
 
 
-class WriteOutcome(enum.StrEnum):
-    SUCCESS = "success"
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What happened to one record sent to a system."""
-
-    key: str
-    outcome: WriteOutcome
-    destination_id: str | None = None
-    created: bool | None = None
-    code: str | None = None
-    message: str | None = None
-
-    @classmethod
-    def failed(cls, key: str, error: IntegrationError) -> WriteResult:
-        """The result of a record whose call failed or was refused unsent: transient when another attempt
-        may help, else permanent (a dead letter)."""
-        outcome = WriteOutcome.TRANSIENT if isinstance(error, TransientError) else WriteOutcome.PERMANENT
-        return cls(key, outcome, None, None, error.code, error.message)
-
-
 def load_catalog(
     package_file: str, extra: Mapping[str, Mapping[str, Any]] | None = None
 ) -> dict[str, Stream]:
@@ -115,6 +91,9 @@ class Connector(abc.ABC):
     """Base of the five connectors."""
 
     system: ClassVar[str]
+    async_batches: ClassVar[bool] = False
+    """Whether `submit_bulk` runs a large batch as an asynchronous job, for a caller that waits for it
+    elsewhere (a deferrable task's trigger) and then reads it with `bulk_results`."""
 
     def __init__(self, client: HttpClient, streams: Mapping[str, Stream]) -> None:
         self.client = client
@@ -160,7 +139,8 @@ class Connector(abc.ABC):
         self, target: str, operation: str, records: Sequence[Mapping[str, Any]], key_field: str
     ) -> str | None:
         """Start an asynchronous bulk job writing `records` and return its id, for a caller that waits
-        elsewhere (a deferrable operator); None: this system has no such jobs, use `write`."""
+        elsewhere (a deferrable operator); None: no job was started, send with `write`. Offered where
+        `async_batches` is declared."""
         return None
 
     def bulk_results(self, job_id: str, key_field: str, keys: Sequence[str]) -> Iterator[WriteResult]:
