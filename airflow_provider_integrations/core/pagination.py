@@ -27,12 +27,16 @@ class Page:
 
 
 class Paginator(abc.ABC, Generic[Token]):
-    """Decides the token for the next page from the current one; None when there is no next page."""
+    """Decides the token for the next page from the current one; None when there is no next page.
+
+    `pages` and `records` count what was read; `total` is the result's size where the server reports it.
+    """
 
     def __init__(self) -> None:
         self._seen: set[Hashable] = set()
         self.pages = 0
         self.records = 0
+        self.total: int | None = None
 
     @property
     @abc.abstractmethod
@@ -102,17 +106,28 @@ class CursorPaginator(Paginator[str]):
 
 
 class NextUrlPaginator(Paginator[str]):
-    """The page names the URL of the next one (Salesforce `nextRecordsUrl`, `Link: rel=next`)."""
+    """The page names the URL of the next one (Salesforce `nextRecordsUrl`, `Link: rel=next`).
 
-    def __init__(self, next_url_from: Callable[[Page], str | None]) -> None:
+    `total_from` reads the result's size where the first page reports it (Salesforce `totalSize`); it is
+    kept in `total` for the caller to compare with `records`, not checked here.
+    """
+
+    def __init__(
+        self,
+        next_url_from: Callable[[Page], str | None],
+        total_from: Callable[[Page], int | None] = lambda page: None,
+    ) -> None:
         super().__init__()
         self._next_url_from = next_url_from
+        self._total_from = total_from
 
     @property
     def first_token(self) -> str | None:
         return None
 
     def next_token(self, page: Page) -> str | None:
+        if self.total is None:
+            self.total = self._total_from(page)
         return self._next_url_from(page) or None
 
 
@@ -140,7 +155,6 @@ class OffsetPaginator(Paginator[int]):
         self._has_more_from = has_more_from
         self._offset = start
         self._start = start
-        self.total: int | None = None
 
     @property
     def first_token(self) -> int:

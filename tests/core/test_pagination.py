@@ -18,6 +18,7 @@ from airflow_provider_integrations.core.pagination import (
     Paginator,
     paginate,
 )
+from airflow_provider_integrations.core.resumable import Query, ResumableRead
 
 Record = dict[str, Any]
 
@@ -653,3 +654,180 @@ class TestPaginate:
         assert (paginator.pages, paginator.records) == (0, 0)
         list(paginate(server.fetch, paginator))
         assert (paginator.pages, paginator.records) == (5, 23)
+
+
+# --------------------------------------------------------------------------------------------------
+# Resumable reads: keyset-ordered queries, each paged by offset, resumed after the last key.
+# --------------------------------------------------------------------------------------------------
+
+
+class ExpiredCursor(PermanentError):
+    """What a server says when the cursor of a query expired."""
+
+
+class KeysetQueryServer:
+    """Answers `query(after)`: the records after a key, paged by offset with the total reported.
+
+    `expire_at` lists offsets whose page, asked for the first time, fails with :class:`ExpiredCursor`;
+    `ignore_after` makes the server answer every query from the start.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        limit: int,
+        *,
+        expire_at: Sequence[int] = (),
+        ignore_after: bool = False,
+        shrink_total_by: int = 0,
+    ) -> None:
+        self.records = sorted(records, key=key_of)
+        self.limit = limit
+        self.expire_at = set(expire_at)
+        self.ignore_after = ignore_after
+        self.shrink_total_by = shrink_total_by
+        self.requests: list[tuple[Any, int]] = []
+
+    def query(self, after: tuple[Any, ...] | None) -> list[Query]:
+        rows = [r for r in self.records if after is None or self.ignore_after or key_of(r) > after]
+
+        def fetch(offset: int) -> Page:
+            self.requests.append((after, offset))
+            if offset in self.expire_at:
+                self.expire_at.discard(offset)
+                raise ExpiredCursor("the result set expired", code="EXPIRED")
+            data = rows[offset : offset + self.limit]
+            return Page(records=data, body={"total": len(rows) - self.shrink_total_by})
+
+        return [Query(fetch, OffsetPaginator(self.limit, total_from))]
+
+
+def expired(error: Exception) -> bool:
+    return isinstance(error, ExpiredCursor)
+
+
+def keyed_records(n: int) -> list[Record]:
+    """n records over few timestamps, so runs of equal timestamps straddle pages and chunks."""
+    return [{"ts": T0 + timedelta(minutes=i // 7), "id": f"k{i:05d}"} for i in range(n)]
+
+
+class TestResumableRead:
+    def test_one_query_reads_everything_and_completes(self) -> None:
+        server = KeysetQueryServer(keyed_records(25), limit=10)
+        read = ResumableRead(server.query, key_of)
+        assert [r["id"] for r in read] == [r["id"] for r in server.records]
+        assert (read.complete, read.records, read.pages, read.resumes, read.after) == (True, 25, 3, 0, None)
+        assert read.query is not None and read.query.paginator.total == 25
+
+    def test_resumes_after_the_last_key_when_the_cursor_expires(self) -> None:
+        records = keyed_records(40)
+        server = KeysetQueryServer(records, limit=10, expire_at=[20])
+        read = ResumableRead(server.query, key_of, resumable=expired)
+
+        got = [r["id"] for r in read]
+
+        assert got == [r["id"] for r in server.records], "every record once, in key order"
+        assert read.resumes == 1 and read.complete
+        assert read.after == key_of(server.records[19]), "the second query starts after the 20th record"
+        assert [offset for after, offset in server.requests if after == read.after] == [0, 10]
+
+    def test_progress_is_visible_while_reading(self) -> None:
+        server = KeysetQueryServer(keyed_records(30), limit=10, expire_at=[10])
+        read = ResumableRead(server.query, key_of, resumable=expired)
+        records = iter(read)
+        for _ in range(10):
+            next(records)
+        assert (read.records, read.resumes, read.complete) == (10, 0, False)
+        next(records)  # the expired page, then the first record after the last key
+        assert (read.records, read.resumes, read.after) == (11, 1, key_of(server.records[9]))
+
+    def test_an_error_it_cannot_resume_from_propagates(self) -> None:
+        server = KeysetQueryServer(keyed_records(30), limit=10, expire_at=[20])
+        with pytest.raises(ExpiredCursor):
+            list(ResumableRead(server.query, key_of))
+
+    def test_an_expiry_before_any_record_of_the_query_is_raised(self) -> None:
+        server = KeysetQueryServer(keyed_records(30), limit=10, expire_at=[0])
+        read = ResumableRead(server.query, key_of, resumable=expired)
+        with pytest.raises(ExpiredCursor):
+            list(read)
+        assert read.records == 0
+
+    @pytest.mark.parametrize(("n", "chunk"), [(0, 5), (4, 5), (5, 5), (6, 5), (53, 5), (53, 20), (53, 1)])
+    def test_chunk_cap_cuts_queries_and_loses_nothing(self, n: int, chunk: int) -> None:
+        server = KeysetQueryServer(keyed_records(n), limit=3)
+        read = ResumableRead(server.query, key_of, chunk=chunk)
+
+        got = [r["id"] for r in read]
+
+        assert got == [r["id"] for r in server.records]
+        assert read.complete
+        deepest = max(offset for _, offset in server.requests)
+        assert deepest < chunk + 3, "no query pages past the cap"
+        assert read.resumes == len({after for after, _ in server.requests}) - 1
+        if n > chunk:
+            assert read.resumes >= n // (chunk + 2)
+
+    def test_a_reported_total_the_pages_fall_short_of_is_an_error_naming_the_read(self) -> None:
+        server = KeysetQueryServer(keyed_records(25), limit=10, shrink_total_by=-3)
+        with pytest.raises(PaginationError, match=r"^netsuite item: server reported 28 records .* truncated"):
+            list(ResumableRead(server.query, key_of, chunk=100, name="netsuite item"))
+
+    def test_a_total_that_moves_while_paging_is_an_error(self) -> None:
+        server = KeysetQueryServer(keyed_records(25), limit=10)
+        base = server.query
+
+        def moving(after: tuple[Any, ...] | None) -> list[Query]:
+            (query,) = base(after)
+            fetch = query.fetch
+
+            def grown(offset: int) -> Page:
+                page = fetch(offset)
+                return Page(page.records, {"total": page.body["total"] + offset})
+
+            return [Query(grown, query.paginator)]
+
+        with pytest.raises(PaginationError, match="total changed from 25 to 35"):
+            list(ResumableRead(moving, key_of))
+
+    def test_a_server_ignoring_the_resume_key_is_refused_not_looped(self) -> None:
+        server = KeysetQueryServer(keyed_records(30), limit=3, ignore_after=True)
+        with pytest.raises(PaginationError, match="read the same records again"):
+            list(ResumableRead(server.query, key_of, chunk=6))
+
+    def test_queries_after_a_key_run_in_turn(self) -> None:
+        """A system that cannot say `ts > a OR (ts = a AND id > b)` asks the two halves in turn."""
+        records = keyed_records(40)
+        tie = KeysetQueryServer(records, limit=4)
+        ordered = sorted(records, key=key_of)
+
+        def halves(after: tuple[Any, ...] | None) -> list[Query]:
+            if after is None:
+                return tie.query(None)
+            same_second = [r for r in ordered if r["ts"] == after[0] and r["id"] > after[1]]
+            later = [r for r in ordered if r["ts"] > after[0]]
+            return [*KeysetQueryServer(same_second, 4).query(None), *KeysetQueryServer(later, 4).query(None)]
+
+        read = ResumableRead(halves, key_of, chunk=5)
+        assert [r["id"] for r in read] == [r["id"] for r in ordered]
+        assert read.complete
+
+    def test_a_first_page_already_fetched_is_not_asked_for_again(self) -> None:
+        server = KeysetQueryServer(keyed_records(25), limit=10)
+        first = server.query(None)[0].fetch(0)
+        server.requests.clear()
+        read = ResumableRead(server.query, key_of, first=first)
+        assert len(list(read)) == 25
+        assert [offset for _, offset in server.requests] == [10, 20]
+
+    def test_bad_chunk_is_refused(self) -> None:
+        with pytest.raises(PaginationError, match="at least 1"):
+            ResumableRead(KeysetQueryServer([], 1).query, key_of, chunk=0)
+
+
+class TestNextUrlTotal:
+    def test_keeps_the_first_reported_total(self) -> None:
+        paginator = NextUrlPaginator(lambda page: page.body.get("next"), total_from=lambda p: p.body["size"])
+        paginator.advance(Page(records=make_records(2), body={"size": 5, "next": "/2"}))
+        paginator.advance(Page(records=make_records(2), body={"size": 9}))
+        assert (paginator.total, paginator.records) == (5, 4)
