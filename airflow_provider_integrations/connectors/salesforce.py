@@ -21,7 +21,8 @@ from airflow_provider_integrations.connectors.salesforce_writes import Collectio
 from airflow_provider_integrations.core.errors import PaginationError, PermanentError
 from airflow_provider_integrations.core.http import HttpClient
 from airflow_provider_integrations.core.mapping import DestinationDescription
-from airflow_provider_integrations.core.pagination import NextUrlPaginator, Page, paginate
+from airflow_provider_integrations.core.pagination import NextUrlPaginator, Page, Paginator
+from airflow_provider_integrations.core.resumable import Query, ResumableRead
 from airflow_provider_integrations.core.url_paths import SALESFORCE_NAME, name_segment
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 
@@ -138,57 +139,54 @@ class SalesforceConnector(Connector):
                 yield record
             return
         self.last_read_api = "rest"
-        records = self._rest_read(spec, window, first)
-        del first  # _rest_read lets go of the first page once it has read it; so must this frame
-        yield from records
+        pages = self._rest_pages(spec, window, Page(records=first["records"], body=first))
+        del first  # the read lets go of the first page once it has read it; so must this frame
+        for row in pages:
+            yield {k: v for k, v in row.items() if k != "attributes"}
+        assert pages.query is not None  # a finished read has run at least one query
+        self._check_count(spec, window, pages.query.paginator)
 
-    def _rest_read(
-        self, stream: Stream, window: Window | None, first: dict[str, Any] | None
-    ) -> Iterator[dict[str, Any]]:
-        """Query pages from `first`, the query's first page when already read; after an expired
-        locator, a fresh query that resumes after the last record read."""
-        after: tuple[str, str] | None = None
-        while True:
+    def _rest_pages(
+        self, stream: Stream, window: Window | None, first: Page
+    ) -> ResumableRead[tuple[str, str]]:
+        """Query pages from `first`, the query's first page; after an expired locator, a fresh query
+        that resumes after the last record read."""
+
+        def query(after: tuple[str, str] | None) -> list[Query]:
             soql = self.soql(stream, window, after)
-            got = 0
-            total: int | None = None
 
-            def fetch(next_url: str | None, soql: str = soql) -> Page:
-                nonlocal total, first
-                if next_url:
-                    body = self.client.get_json(next_url)
-                elif first is not None:
-                    body, first = first, None
-                else:
-                    body = self._query_page(soql, stream.deletes)
-                total = int(body["totalSize"]) if total is None else total
+            def fetch(next_url: str | None) -> Page:
+                body = self.client.get_json(next_url) if next_url else self._query_page(soql, stream.deletes)
                 return Page(records=body["records"], body=body)
 
-            paginator = NextUrlPaginator(lambda page: page.body.get("nextRecordsUrl"))
-            try:
-                for record in paginate(fetch, paginator):
-                    record = {k: v for k, v in record.items() if k != "attributes"}
-                    got += 1
-                    if stream.cursor:
-                        after = (str(record[stream.cursor[0]]), str(record[stream.cursor[1]]))
-                    else:
-                        after = ("", str(record["Id"]))
-                    yield record
-            except PermanentError as error:
-                if error.code != "INVALID_QUERY_LOCATOR":
-                    raise
-                log.warning(
-                    "salesforce %s: query locator expired after %d records; resuming", stream.name, got
-                )
-                continue
-            if total is not None and got != total:
-                self._explain_shortfall(stream, window, total, got)
-            return
+            paginator = NextUrlPaginator(
+                lambda page: page.body.get("nextRecordsUrl"),
+                total_from=lambda page: int(page.body["totalSize"]),
+            )
+            return [Query(fetch, paginator)]
 
-    def _explain_shortfall(self, stream: Stream, window: Window | None, total: int, got: int) -> None:
-        """Pages held fewer records than the query reported. Records changed or deleted during the read
-        leave a window for good (their SystemModstamp moves past its end), so a fresh count no larger than
-        what was read explains the gap; anything else is a truncated result."""
+        def key(record: Mapping[str, Any]) -> tuple[str, str]:
+            if stream.cursor:
+                return str(record[stream.cursor[0]]), str(record[stream.cursor[1]])
+            return "", str(record["Id"])
+
+        return ResumableRead(
+            query,
+            key,
+            resumable=lambda error: (
+                isinstance(error, PermanentError) and error.code == "INVALID_QUERY_LOCATOR"
+            ),
+            first=first,
+            name=f"salesforce {stream.name}",
+        )
+
+    def _check_count(self, stream: Stream, window: Window | None, pages: Paginator[Any]) -> None:
+        """Whether the last query's pages held the records it reported. Records changed or deleted during
+        the read leave a window for good (their SystemModstamp moves past its end), so a fresh count no
+        larger than what was read explains a gap; anything else is a truncated result."""
+        total, got = pages.total, pages.records
+        if total is None or got == total:
+            return
         recount = self.count(stream, window) if got < total and window is not None else None
         if recount is None or recount > got:
             raise PaginationError(
