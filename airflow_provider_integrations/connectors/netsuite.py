@@ -16,7 +16,6 @@ from airflow_provider_integrations.core.errors import (
     AuthError,
     ConfigError,
     IntegrationError,
-    PaginationError,
     PermanentError,
     RateLimitedError,
     TransientError,
@@ -29,6 +28,8 @@ from airflow_provider_integrations.core.http import (
     parse_retry_after,
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
+from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
+from airflow_provider_integrations.core.resumable import Query, ResumableRead
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.core.url_paths import (
     NETSUITE_EXTERNAL_ID,
@@ -132,63 +133,58 @@ class NetSuiteConnector(Connector):
         if stream.cursor is None:
             raise ConfigError(f"netsuite stream {stream.name!r} needs a cursor (timestamp, id) to page")
         ts, key = (validate_identifier(name, "column") for name in stream.cursor)
-        columns = ", ".join(validate_identifier(f, "column") for f in stream.schema.names)
+        columns = [validate_identifier(f, "column") for f in stream.schema.names]
         table = validate_identifier(stream.source, "table")
-        after: tuple[datetime, int] | None = None
-        while True:
-            where = []
-            if window:
-                where.append(
-                    f"{ts} >= {suiteql_literal(window.start)} AND {ts} < {suiteql_literal(window.end)}"
-                )
-            if after:
-                at = suiteql_literal(after[0])
-                where.append(f"({ts} > {at} OR ({ts} = {at} AND {key} > {after[1]}))")
-            sql = f"SELECT {columns} FROM {table}"  # noqa: S608 - validated names, literal values
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            sql += f" ORDER BY {ts}, {key}"
-            last = None
-            for row in self._chunk(sql):
-                last = row
-                yield row
-            if last is None or self._chunk_complete:
-                return
-            after = (parse_timestamp(last[ts], ts, naive_is_utc=True), int(last[key]))
-
-    def _chunk(self, sql: str) -> Iterator[dict[str, Any]]:
-        """Offset pages of one query up to CHUNK rows; `_chunk_complete` says whether it reached the end."""
-        self._chunk_complete = False
-        offset, total = 0, None
-        while True:
-            body = self._page(sql, offset, PAGE)
-            reported = int(body["totalResults"])
-            if total is not None and reported != total:
-                raise PaginationError(f"netsuite total moved from {total} to {reported} while paging")
-            total = reported
-            items = body.get("items") or []
-            for item in items:
-                yield {k: v for k, v in item.items() if k != "links"}
-            offset += len(items)
-            if not body.get("hasMore") or not items:
-                if offset != total:
-                    raise PaginationError(f"netsuite reported {total} rows but paging returned {offset}")
-                self._chunk_complete = True
-                return
-            if offset >= CHUNK:
-                return
+        where = []
+        if window:
+            where.append(f"{ts} >= {suiteql_literal(window.start)} AND {ts} < {suiteql_literal(window.end)}")
+        yield from self._select(table, columns, where, (ts, key))
 
     def _deleted(self, stream: Stream, window: Window) -> Iterator[dict[str, Any]]:
         record_type = suiteql_literal(str(stream.options.get("record_type", stream.source)))
-        sql = (
-            "SELECT recordid, deleteddate FROM deletedrecord WHERE recordtype = "  # noqa: S608 - literals
-            f"{record_type} AND deleteddate >= {suiteql_literal(window.start)} "
-            f"AND deleteddate < {suiteql_literal(window.end)} ORDER BY deleteddate, recordid"
-        )
+        where = [
+            f"recordtype = {record_type}",
+            f"deleteddate >= {suiteql_literal(window.start)} AND deleteddate < {suiteql_literal(window.end)}",
+        ]
         assert stream.cursor is not None
         ts, key = stream.cursor
-        for row in self._chunk(sql):
+        for row in self._select(
+            "deletedrecord", ["recordid", "deleteddate"], where, ("deleteddate", "recordid")
+        ):
             yield {key: row["recordid"], ts: row["deleteddate"], "_deleted": True}
+
+    def _select(
+        self, table: str, columns: list[str], conditions: list[str], order: tuple[str, str]
+    ) -> Iterator[dict[str, Any]]:
+        """Rows matching `conditions` in (timestamp, id) `order`: offset pages of up to CHUNK rows a query,
+        each query's total checked, the next query starting after the last row of the one before."""
+        ts, key = order
+
+        def query(after: tuple[datetime, int] | None) -> list[Query]:
+            where = list(conditions)
+            if after:
+                at = suiteql_literal(after[0])
+                where.append(f"({ts} > {at} OR ({ts} = {at} AND {key} > {after[1]}))")
+            sql = f"SELECT {', '.join(columns)} FROM {table}"  # noqa: S608 - validated names, literal values
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += f" ORDER BY {ts}, {key}"
+            paginator = OffsetPaginator(
+                PAGE,
+                total_from=lambda page: int(page.body["totalResults"]),
+                has_more_from=lambda page: bool(page.body.get("hasMore")),
+            )
+            return [Query(lambda offset: self._items(sql, offset), paginator)]
+
+        def key_of(row: Mapping[str, Any]) -> tuple[datetime, int]:
+            return parse_timestamp(row[ts], ts, naive_is_utc=True), int(row[key])
+
+        for row in ResumableRead(query, key_of, chunk=CHUNK, name=f"netsuite {table}"):
+            yield {k: v for k, v in row.items() if k != "links"}
+
+    def _items(self, sql: str, offset: int) -> Page:
+        body = self._page(sql, offset, PAGE)
+        return Page(records=body.get("items") or [], body=body)
 
     def _page(self, sql: str, offset: int, limit: int) -> dict[str, Any]:
         response = self.client.request(

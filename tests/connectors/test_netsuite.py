@@ -99,6 +99,23 @@ def test_incremental_window_sees_updates_and_deletes(suite: NetSuiteConnector, a
     assert sum(1 for r in rows if not r.get("_deleted")) == 8
 
 
+def test_changes_and_deletes_past_the_chunk_cap_resume_after_the_last_key(
+    suite: NetSuiteConnector, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleted records page like rows: a query cut at the cap carries on after its last key."""
+    monkeypatch.setattr(netsuite, "PAGE", 3)
+    monkeypatch.setattr(netsuite, "CHUNK", 5)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+    with admin.restored("netsuite", "employee"):
+        admin.mutate("netsuite", "employee", update=9, delete=14, insert=4)
+        window = Window(start, datetime.now(UTC) + timedelta(seconds=2))
+        rows = list(suite.read("employee", window))
+    deleted = [r["id"] for r in rows if r.get("_deleted")]
+    changed = [r["id"] for r in rows if not r.get("_deleted")]
+    assert len(deleted) == 14 == len(set(deleted))
+    assert len(changed) == 13 == len(set(changed))
+
+
 def test_upserts_report_each_record(suite: NetSuiteConnector, admin: Admin) -> None:
     records = [{"externalid": f"sync-cust-{i}", "companyname": f"Sync Co {i}", "email": f"s{i}@x.example"}
                for i in range(25)]  # fmt: skip
