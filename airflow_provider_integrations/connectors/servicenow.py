@@ -33,6 +33,7 @@ from airflow_provider_integrations.core.http import (
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
 from airflow_provider_integrations.core.resilience import Clock, Sleep
+from airflow_provider_integrations.core.resumable import Query, ResumableRead
 from airflow_provider_integrations.core.url_paths import SERVICENOW_TABLE, name_segment
 from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 
@@ -232,14 +233,6 @@ def authenticator(
     )
 
 
-@dataclass
-class _Progress:
-    """Where one query's read got to: the last record yielded and whether the result set was exhausted."""
-
-    last: Mapping[str, Any] | None = None
-    complete: bool = False
-
-
 class ServiceNowConnector(Connector):
     """Reads ServiceNow tables through the Table API and writes through Import Set transform maps.
 
@@ -324,56 +317,39 @@ class ServiceNowConnector(Connector):
     ) -> Iterator[dict[str, Any]]:
         """Every record matching `conditions`, in (ts, key) order, chunk after chunk."""
         ts, key = order
-        after: tuple[str, str] | None = None
-        tie = False
-        while True:
-            where = list(conditions)
-            if after is not None:
-                where += [f"{ts}={after[0]}", f"{key}>{after[1]}"] if tie else [f"{ts}>{after[0]}"]
-            query = "^".join([*where, f"ORDERBY{ts}", f"ORDERBY{key}"])
-            progress = _Progress()
-            try:
-                yield from self._chunk(table, query, fields, progress)
-            except PagingExpiredError:
-                if progress.last is None:
-                    raise
-                log.info(
-                    "servicenow %s: result set expired while paging; restarting after the last key", table
-                )
-            if progress.complete:
-                if after is not None and tie:
-                    tie = False
-                    continue
-                return
-            if progress.last is None:
-                raise PaginationError(f"servicenow {table}: a chunk ended early without any record")
-            after, tie = self._key_of(progress.last, ts, key), True
 
-    @staticmethod
-    def _key_of(record: Mapping[str, Any], ts: str, key: str) -> tuple[str, str]:
-        stamp, ident = record.get(ts), record.get(key)
-        if not stamp or not ident:
-            raise PaginationError(f"servicenow record without {ts} or {key} cannot be paged past")
-        when = parse_timestamp(stamp, ts, naive_is_utc=True)
-        return query_time(when), query_value(ident)
+        def queries(after: tuple[str, str] | None) -> list[Query]:
+            if after is None:
+                return [self._query(table, conditions, order, fields)]
+            # Encoded queries cannot group `ts > a OR (ts = a AND key > b)`: the rest of second `a`
+            # first, then everything after it.
+            stamp, ident = after
+            return [
+                self._query(table, [*conditions, f"{ts}={stamp}", f"{key}>{ident}"], order, fields),
+                self._query(table, [*conditions, f"{ts}>{stamp}"], order, fields),
+            ]
 
-    def _chunk(
-        self, table: str, query: str, fields: list[str], progress: _Progress
-    ) -> Iterator[dict[str, Any]]:
-        """Offset pages of one query, up to about CHUNK records, each page's total checked."""
-        paginator = OffsetPaginator(PAGE, total_from=_total_count)
-        offset: int | None = paginator.first_token
-        taken = 0
-        while offset is not None:
-            page = self._page(table, query, fields, offset)
-            for record in page.records:
-                progress.last = record
-                yield dict(record)
-            taken += len(page.records)
-            offset = paginator.advance(page)
-            if offset is not None and taken >= CHUNK:
-                return
-        progress.complete = True
+        def key_of(record: Mapping[str, Any]) -> tuple[str, str]:
+            stamp, ident = record.get(ts), record.get(key)
+            if not stamp or not ident:
+                raise PaginationError(f"servicenow record without {ts} or {key} cannot be paged past")
+            return query_time(parse_timestamp(stamp, ts, naive_is_utc=True)), query_value(ident)
+
+        read = ResumableRead(
+            queries,
+            key_of,
+            chunk=CHUNK,
+            resumable=lambda error: isinstance(error, PagingExpiredError),
+            name=f"servicenow {table}",
+        )
+        for record in read:
+            yield dict(record)
+
+    def _query(self, table: str, where: list[str], order: tuple[str, str], fields: list[str]) -> Query:
+        query = "^".join([*where, f"ORDERBY{order[0]}", f"ORDERBY{order[1]}"])
+        return Query(
+            lambda offset: self._page(table, query, fields, offset), OffsetPaginator(PAGE, _total_count)
+        )
 
     def _page(self, table: str, query: str, fields: list[str], offset: int) -> Page:
         response = self.client.request(
