@@ -64,7 +64,8 @@ class DeadLetterNotifier(BaseNotifier):
                 return
             task = context.get("task")
             uri = self.dlq_uri or getattr(task, "dlq_uri", None) or None
-            open_dlq(uri).write([entry])
+            with open_dlq(uri) as store:
+                store.write([entry])
             log.info(
                 "failure of %s try %s written to the DLQ as %s", entry.task_id, entry.try_number, entry.id
             )

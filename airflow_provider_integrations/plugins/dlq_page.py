@@ -68,7 +68,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from airflow_provider_integrations.core.dlq import DLQEntry, DLQFilter, DLQStatus, DLQStore, SqlDLQStore
+from airflow_provider_integrations.core.dlq import DLQEntry, DLQFilter, DLQStatus, DLQStore
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.watermark import parse_timestamp
 from airflow_provider_integrations.dlq_config import open_dlq
@@ -143,11 +143,8 @@ def open_store() -> Iterator[DLQStore]:
         store = open_dlq()
     except (ConfigError, AirflowNotFoundException) as exc:
         raise HTTPException(503, f"the dead-letter store cannot be opened: {exc}") from exc
-    try:
+    with store:
         yield store
-    finally:
-        if isinstance(store, SqlDLQStore):
-            getattr(store.connection, "close", lambda: None)()
 
 
 class Filters(BaseModel):

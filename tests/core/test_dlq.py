@@ -298,3 +298,19 @@ def test_s3_store_writes_one_object_per_batch(s3_bucket: tuple[Any, str]) -> Non
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="dlq/entries/")["Contents"]]
     assert len(keys) == 2
     assert all(k.endswith(".jsonl") for k in keys)
+
+
+def test_leaving_a_sql_store_closes_its_connection(pg_conn: Any) -> None:
+    table = f"dlq_test_{uuid.uuid4().hex[:10]}"
+    with SqlDLQStore(pg_conn, table) as store:
+        store.write([entry("A-1")])
+        assert [e.record_key for e in store.find()] == ["A-1"]
+    assert pg_conn.closed
+    with pytest.raises(Exception, match="closed"):
+        store.find()
+
+
+def test_leaving_a_store_that_holds_nothing_open_keeps_it_usable(tmp_path: Path) -> None:
+    with LocalDLQStore(tmp_path) as store:
+        store.write([entry("A-1")])
+    assert [e.record_key for e in store.find()] == ["A-1"]

@@ -60,12 +60,17 @@ class DBAPIConnection(Protocol):
 
     def rollback(self) -> Any: ...
 
+    def close(self) -> Any: ...
+
 
 _PLACEHOLDERS = {"pyformat": "%s", "format": "%s", "qmark": "?"}
 
 
 class SqlDLQStore(DLQStore):
-    """DLQ table `table` reached through `connection`; `paramstyle` is the driver's (`%s` or `?`)."""
+    """DLQ table `table` reached through `connection`; `paramstyle` is the driver's (`%s` or `?`).
+
+    The store owns `connection`: :meth:`close` closes it.
+    """
 
     def __init__(
         self,
@@ -84,6 +89,9 @@ class SqlDLQStore(DLQStore):
         self._p = _PLACEHOLDERS[paramstyle]
         if create_table:
             self.create_table()
+
+    def close(self) -> None:
+        self.connection.close()
 
     def create_table(self) -> None:
         columns = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)

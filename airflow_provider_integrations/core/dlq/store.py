@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
 
 from airflow_provider_integrations.core.dlq.entry import DLQEntry, DLQFilter, DLQStatus
 from airflow_provider_integrations.core.dlq.redaction import Redactor
@@ -14,7 +16,8 @@ from airflow_provider_integrations.core.errors import ConfigError
 class DLQStore(abc.ABC):
     """Where dead letters live. Writes are idempotent: an entry id already stored is not stored again.
 
-    Every entry passes through the store's :class:`Redactor` before it is written.
+    Every entry passes through the store's :class:`Redactor` before it is written. A store is a context
+    manager: leaving the ``with`` block calls :meth:`close`, which releases what the store holds open.
     """
 
     def __init__(self, redactor: Redactor | None = None) -> None:
@@ -54,6 +57,18 @@ class DLQStore(abc.ABC):
             return 0
         note = self.redactor.text(note) if note else note
         return self._mark(list(dict.fromkeys(ids)), DLQStatus(status), note, now or datetime.now(UTC))
+
+    def close(self) -> None:
+        """Release what the store holds open (a SQL store's connection). Stores holding nothing do nothing."""
+        return None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
 
     @abc.abstractmethod
     def _write(self, entries: list[DLQEntry]) -> None: ...
