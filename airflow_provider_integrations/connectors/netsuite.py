@@ -23,9 +23,9 @@ from airflow_provider_integrations.core.errors import (
 from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
-    default_error_for,
     error_for_status,
     parse_retry_after,
+    reads_json_errors,
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
@@ -67,14 +67,12 @@ class NetSuiteSettings:
         )
 
 
-def netsuite_error(response: httpx.Response) -> IntegrationError | None:
+@reads_json_errors(SYSTEM)
+def netsuite_error(response: httpx.Response, body: Any) -> IntegrationError | None:
     """NetSuite errors carry `o:errorDetails: [{"detail", "o:errorCode"}]`."""
-    if response.status_code < 400:
+    if not isinstance(body, dict):
         return None
-    try:
-        details = response.json().get("o:errorDetails") or [{}]
-    except (ValueError, AttributeError):
-        return default_error_for(response, SYSTEM)
+    details = body.get("o:errorDetails") or [{}]
     code = str(details[0].get("o:errorCode") or f"HTTP {response.status_code}")
     text = f"{code}: {details[0].get('detail', 'no detail')}"
     if code == "INVALID_LOGIN":

@@ -24,9 +24,9 @@ from airflow_provider_integrations.core.errors import (
 from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
-    default_error_for,
     error_for_status,
     parse_retry_after,
+    reads_json_errors,
 )
 from airflow_provider_integrations.core.url_paths import SALESFORCE_API_VERSION, name_segment
 
@@ -101,18 +101,13 @@ class SalesforceSettings:
         return {**base, "grant_type": "password", "username": self.username or "", "password": password}
 
 
-def salesforce_error(response: httpx.Response) -> IntegrationError | None:
+@reads_json_errors(SYSTEM)
+def salesforce_error(response: httpx.Response, body: Any) -> IntegrationError | None:
     """Salesforce answers errors as `[{"errorCode", "message"}]`; map the codes onto the error tree."""
-    if response.status_code < 400:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
     first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
     code, message = str(first.get("errorCode", "")), str(first.get("message", ""))
     if not code:
-        return default_error_for(response, SYSTEM)
+        return None
     text = f"{code}: {message}"
     if code == "INVALID_SESSION_ID":
         return AuthError(text, system=SYSTEM, code=code)

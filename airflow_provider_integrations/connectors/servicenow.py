@@ -27,8 +27,8 @@ from airflow_provider_integrations.core.http import (
     Authenticator,
     HttpClient,
     HttpSettings,
-    default_error_for,
     error_for_status,
+    reads_json_errors,
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
@@ -101,21 +101,19 @@ class ServiceNowSettings:
         return f"{self.instance_url}/oauth_token.do"
 
 
-def servicenow_error(response: httpx.Response) -> IntegrationError | None:
+@reads_json_errors(SYSTEM)
+def servicenow_error(response: httpx.Response, body: Any) -> IntegrationError | None:
     """ServiceNow errors are `{"error": {"message", "detail"}, "status": "failure"}`.
 
     429 carries `Retry-After` (or `X-RateLimit-Reset`); a 400 "Pagination expired" means the offset's
     result set is gone and the read must restart at offset 0 (:class:`PagingExpiredError`).
     """
-    status = response.status_code
-    if status < 400:
+    error = (body.get("error") or {}) if isinstance(body, dict) else None
+    if not isinstance(error, dict):
         return None
-    try:
-        error = response.json().get("error") or {}
-        title = str(error.get("message") or f"HTTP {status}")
-        detail = error.get("detail")
-    except (ValueError, AttributeError):
-        return default_error_for(response, SYSTEM)
+    status = response.status_code
+    title = str(error.get("message") or f"HTTP {status}")
+    detail = error.get("detail")
     text = f"{title}: {detail}" if detail else title
     code = title[:80]
     if status == 400 and "pagination expired" in title.lower():

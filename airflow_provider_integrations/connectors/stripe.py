@@ -23,8 +23,8 @@ from airflow_provider_integrations.core.errors import (
 from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
-    default_error_for,
     error_for_status,
+    reads_json_errors,
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import CursorPaginator, Page, paginate
@@ -94,14 +94,12 @@ class StripeSettings:
             raise ConfigError("the Stripe key must be a secret (sk_...) or restricted (rk_...) key")
 
 
-def stripe_error(response: httpx.Response) -> IntegrationError | None:
+@reads_json_errors(SYSTEM)
+def stripe_error(response: httpx.Response, body: Any) -> IntegrationError | None:
     """Stripe errors are `{"error": {"type", "code", "message", "param"}}`."""
-    if response.status_code < 400:
+    if not isinstance(body, dict):
         return None
-    try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        return default_error_for(response, SYSTEM)
+    error = body.get("error") or {}
     code = str(error.get("code") or error.get("type") or f"HTTP {response.status_code}")
     text = str(error.get("message") or "no message")
     if error.get("param"):

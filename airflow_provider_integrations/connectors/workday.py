@@ -29,8 +29,8 @@ from airflow_provider_integrations.core.errors import (
 from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
-    default_error_for,
     error_for_status,
+    reads_json_errors,
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page, paginate
@@ -113,21 +113,16 @@ class WorkdayToken(OAuth2Token):
         return self._clock() >= token.expires_at - margin
 
 
-def workday_error(response: httpx.Response) -> IntegrationError | None:
+@reads_json_errors(SYSTEM)
+def workday_error(response: httpx.Response, body: Any) -> IntegrationError | None:
     """Map Workday's error bodies onto the error tree.
 
     REST errors are `{"error": summary, "errors": [{"error", "code", "field"}]}`; the token endpoint and
     refused access tokens answer OAuth's `{"error": code, "error_description": text}`.
     """
-    status = response.status_code
-    if status < 400:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return default_error_for(response, SYSTEM)
     if not isinstance(body, dict):
-        return default_error_for(response, SYSTEM)
+        return None
+    status = response.status_code
     listed = body.get("errors")
     first = listed[0] if isinstance(listed, list) and listed and isinstance(listed[0], dict) else {}
     parameter = first.get("field")

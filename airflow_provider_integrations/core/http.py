@@ -15,6 +15,7 @@ query string.
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import random
 import ssl
@@ -126,6 +127,7 @@ class Authenticator(Protocol):
 
 
 ErrorClassifier = Callable[[httpx.Response], IntegrationError | None]
+BodyClassifier = Callable[[httpx.Response, Any], IntegrationError | None]
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -187,6 +189,31 @@ def default_error_for(response: httpx.Response, system: str) -> IntegrationError
     detail = response.text[:300].strip()
     message = f"{response.request.method} {where} answered {status}" + (f": {detail}" if detail else "")
     return error_for_status(response, message, system=system, code=f"HTTP {status}")
+
+
+def reads_json_errors(system: str) -> Callable[[BodyClassifier], ErrorClassifier]:
+    """Make a system's reading of its JSON error bodies into the client's `classify_error`.
+
+    The decorated function is `(response, body) -> error or None`, called only for a status of 400 or
+    more whose body is JSON; it maps the system's own error shape onto the tree and returns None for a
+    body it does not recognise. Successes classify as None; an error whose body is not JSON, or that the
+    system does not recognise, gets :func:`default_error_for`.
+    """
+
+    def decorate(from_body: BodyClassifier) -> ErrorClassifier:
+        @functools.wraps(from_body)
+        def classify(response: httpx.Response) -> IntegrationError | None:
+            if response.status_code < 400:
+                return None
+            try:
+                body = response.json()
+            except ValueError:
+                return default_error_for(response, system)
+            return from_body(response, body) or default_error_for(response, system)
+
+        return classify
+
+    return decorate
 
 
 def transport_error(error: Exception, request: httpx.Request, system: str) -> IntegrationError:

@@ -25,6 +25,7 @@ from airflow_provider_integrations.core.http import (
     RetryPolicy,
     parse_retry_after,
     rate_limit_reset_in,
+    reads_json_errors,
 )
 from airflow_provider_integrations.core.resilience import BreakerSettings, BreakerState
 from tests.scripted_http import Reply, ScriptedHttpServer
@@ -434,3 +435,41 @@ def test_a_success_whose_body_is_not_json_is_a_permanent_error_naming_the_call(
     assert SECRET not in str(err.value)
     with make_client(http_server) as client, pytest.raises(PermanentError):
         client.request_json("POST", "/j", json={"a": 1})
+
+
+def _answer(status: int, **body: object) -> httpx.Response:
+    return httpx.Response(status, request=httpx.Request("GET", "https://api.example.com/v1/things"), **body)
+
+
+@reads_json_errors("acme")
+def acme_error(response: httpx.Response, body: object) -> IntegrationError | None:
+    """Acme errors are `{"fault": code}`."""
+    if not isinstance(body, dict) or "fault" not in body:
+        return None
+    return PermanentError(f"acme says {body['fault']}", system="acme", code=str(body["fault"]))
+
+
+def test_a_json_error_reader_sees_only_failed_calls_with_json_bodies() -> None:
+    assert acme_error(_answer(200, json={"fault": "NOPE"})) is None
+    assert acme_error(_answer(302, text="moved")) is None
+    error = acme_error(_answer(400, json={"fault": "NOPE"}))
+    assert isinstance(error, PermanentError) and (error.code, error.message) == ("NOPE", "acme says NOPE")
+    assert acme_error.__name__ == "acme_error" and "Acme errors" in (acme_error.__doc__ or "")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (503, {"text": "<html>down</html>"}, TransientError),
+        (401, {"json": ["not", "the", "shape"]}, AuthError),
+        (429, {"json": {"other": 1}}, RateLimitedError),
+        (404, {"content": b"\xff\xfe"}, PermanentError),
+    ],
+)
+def test_a_body_that_is_not_json_or_not_the_systems_shape_gets_the_default_error(
+    status: int, body: dict[str, object], kind: type[IntegrationError]
+) -> None:
+    error = acme_error(_answer(status, **body))
+    assert type(error) is kind
+    assert error.system == "acme" and error.code == f"HTTP {status}"
+    assert f"GET https://api.example.com/v1/things answered {status}" in error.message
