@@ -40,6 +40,7 @@ class SalesforceConnector(Connector):
     """
 
     system = "salesforce"
+    async_batches = True
 
     def __init__(
         self,
