@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from airflow_provider_integrations.connectors.base import WriteOutcome, WriteResult
 from airflow_provider_integrations.core.auth import OAuth2Token, TokenPoster
 from airflow_provider_integrations.core.errors import (
     AuthError,
@@ -127,6 +128,13 @@ def salesforce_error(response: httpx.Response, body: Any) -> IntegrationError | 
     if code in ("MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "NOT_FOUND", "INVALID_OPERATION"):
         return ConfigError(f"{text} (check the stream or sync configuration)", system=SYSTEM, code=code)
     return error_for_status(response, text, system=SYSTEM, code=code)
+
+
+def refused_record(key: str, record_id: str | None, code: str, message: str) -> WriteResult:
+    """A record Salesforce refused, by its error code: transient for a lock or a timeout
+    (`TRANSIENT_CODES`), permanent (a dead letter) for anything else."""
+    outcome = WriteOutcome.TRANSIENT if code in TRANSIENT_CODES else WriteOutcome.PERMANENT
+    return WriteResult(key, outcome, record_id, None, code, message)
 
 
 class BudgetGuard:

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 
 from airflow_provider_integrations.connectors.base import WriteOutcome, WriteResult
-from airflow_provider_integrations.connectors.salesforce_api import SYSTEM, TRANSIENT_CODES
+from airflow_provider_integrations.connectors.salesforce_api import SYSTEM, refused_record
 from airflow_provider_integrations.connectors.salesforce_bulk_csv import csv_records, stream_lines, to_csv
 from airflow_provider_integrations.core.errors import (
     IntegrationError,
@@ -370,7 +370,6 @@ class BulkWriter:
                     yield WriteResult(key, WriteOutcome.SUCCESS, row.get("sf__Id"), created)
                 elif kind == "failedResults":
                     code, _, message = (row.get("sf__Error") or "UNKNOWN_ERROR").partition(":")
-                    outcome = WriteOutcome.TRANSIENT if code in TRANSIENT_CODES else WriteOutcome.PERMANENT
-                    yield WriteResult(key, outcome, row.get("sf__Id"), None, code, message.rstrip(":-"))
+                    yield refused_record(key, row.get("sf__Id"), code, message.rstrip(":-"))
                 else:
                     yield WriteResult(key, WriteOutcome.TRANSIENT, None, None, "UNPROCESSED", "not processed")

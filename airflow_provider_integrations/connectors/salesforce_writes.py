@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_integrations.connectors.base import WriteOutcome, WriteResult
-from airflow_provider_integrations.connectors.salesforce_api import SYSTEM, TRANSIENT_CODES
+from airflow_provider_integrations.connectors.salesforce_api import SYSTEM, refused_record
 from airflow_provider_integrations.core.errors import ConfigError, PaginationError
 from airflow_provider_integrations.core.http import HttpClient
 from airflow_provider_integrations.core.url_paths import (
@@ -28,8 +28,7 @@ def result_of(key: str, item: Mapping[str, Any]) -> WriteResult:
     errors = item.get("errors") or [{}]
     code = str(errors[0].get("statusCode", "UNKNOWN_ERROR"))
     message = "; ".join(str(e.get("message", "")) for e in errors)
-    outcome = WriteOutcome.TRANSIENT if code in TRANSIENT_CODES else WriteOutcome.PERMANENT
-    return WriteResult(key, outcome, item.get("id"), None, code, message)
+    return refused_record(key, item.get("id"), code, message)
 
 
 class CollectionsWriter:
