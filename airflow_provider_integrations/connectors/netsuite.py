@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,9 +56,9 @@ class NetSuiteSettings:
     base_url: str
     account_id: str
     consumer_key: str
-    consumer_secret: str
-    token_id: str
-    token_secret: str
+    consumer_secret: str = field(repr=False)
+    token_id: str = field(repr=False)
+    token_secret: str = field(repr=False)
     ca_bundle: str | None = None
 
     def signer(self) -> OAuth1Signer:

@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,12 +55,12 @@ class SalesforceSettings:
 
     login_url: str
     client_id: str
-    client_secret: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
-    security_token: str = ""
-    refresh_token: str | None = None
-    private_key: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security_token: str = field(default="", repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)
     auth: str = "password"
     api_version: str = "59.0"
     budget_share: float = 0.9

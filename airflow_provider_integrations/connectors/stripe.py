@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,7 +84,7 @@ is sent as `address[city]`). Stripe has no describe call; its API reference is t
 class StripeSettings:
     """A Stripe account: a secret (`sk_`) or restricted (`rk_`) key and the API version to pin."""
 
-    api_key: str
+    api_key: str = field(repr=False)
     api_base: str = "https://api.stripe.com"
     stripe_version: str = "2024-06-20"
     ca_bundle: str | None = None
