@@ -13,20 +13,23 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_integrations.connectors.base import WriteOutcome
-from airflow_provider_integrations.connectors.delivery import deliver
 from airflow_provider_integrations.core.dlq import DLQEntry, DLQFilter, DLQStatus, DLQStore
 from airflow_provider_integrations.core.errors import ConfigError
-from airflow_provider_integrations.core.sql import sync_state as sql
-from airflow_provider_integrations.core.sql.snowflake import quote
+from airflow_provider_integrations.core.reverse_etl.dead_letter import (
+    OPERATION_PREFIX,
+    DeadLetterPayload,
+    ErrorClass,
+    SyncSettings,
+)
+from airflow_provider_integrations.core.reverse_etl.delivery import deliver
+from airflow_provider_integrations.core.reverse_etl.state import RecordOutcome, SyncState
 from airflow_provider_integrations.core.watermark import parse_timestamp
+from airflow_provider_integrations.core.writes import WriteOutcome
 from airflow_provider_integrations.dlq_config import open_dlq
 from airflow_provider_integrations.hooks.registry import hook_for
 from airflow_provider_integrations.operators.outcomes import task_outcomes
 
 log = logging.getLogger(__name__)
-REVERSE_ETL = "reverse_etl."
-SYNC_FIELDS = ("conn_id", "target", "operation", "key_field", "state_table", "snowflake_conn_id")
 NOT_REPLAYABLE = {
     "extract": "fix_at_source",
     "task_failure": "rerun_task",
@@ -40,18 +43,6 @@ REASONS = {
     "unknown_operation": "no replay is known for this operation",
 }
 _LOOKUP_LIMIT = 100_000
-
-
-@dataclass(frozen=True)
-class Sync:
-    """Where a reverse-ETL entry's record goes, from its payload's `sync`."""
-
-    conn_id: str
-    target: str
-    operation: str
-    key_field: str
-    state_table: str
-    snowflake_conn_id: str
 
 
 @dataclass
@@ -137,15 +128,17 @@ class DLQReplayOperator(BaseOperator):
             report = ReplayReport()
             entries = store.find(self._filter(), limit=int(_blank_to_none(self.limit) or 1000))
             report.selected = len(entries)
-            groups: dict[Sync, list[DLQEntry]] = defaultdict(list)
+            groups: dict[SyncSettings, list[DLQEntry]] = defaultdict(list)
+            records: dict[str, Mapping[str, Any]] = {}
             for entry in entries:
-                sync, reason = _classify(entry)
-                if sync is None:
+                payload, reason = _classify(entry)
+                if payload is None or payload.record is None:
                     report.skipped[reason].append(entry.id)
                 else:
-                    groups[sync].append(entry)
+                    groups[payload.sync].append(entry)
+                    records[entry.id] = payload.record
             for sync, members in groups.items():
-                self._replay(store, sync, members, report, note)
+                self._replay(store, sync, members, records, report, note)
         log.info("DLQ replay: %s", report.line())
         return report.to_dict()
 
@@ -162,16 +155,23 @@ class DLQReplayOperator(BaseOperator):
         )
 
     def _replay(
-        self, store: DLQStore, sync: Sync, entries: list[DLQEntry], report: ReplayReport, note: str
+        self,
+        store: DLQStore,
+        sync: SyncSettings,
+        entries: list[DLQEntry],
+        records: Mapping[str, Mapping[str, Any]],
+        report: ReplayReport,
+        note: str,
     ) -> None:
+        """Send `entries` (their `records` by entry id) again through `sync`; record what happened."""
         from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
 
         current, stale = _newest_per_key(store, entries)
         conn = SnowflakeHook(snowflake_conn_id=sync.snowflake_conn_id).get_conn()
         hook = hook_for(sync.conn_id)
         try:
-            cursor = conn.cursor()
-            parked = _parked_hashes(cursor, sync.state_table, [str(e.record_key) for e in current])
+            state = SyncState(conn, sync.state_table)
+            parked = state.parked([str(e.record_key) for e in current])
             stale += [e for e in current if str(e.record_key) not in parked]
             current = [e for e in current if str(e.record_key) in parked]
             if stale:
@@ -188,14 +188,12 @@ class DLQReplayOperator(BaseOperator):
 
             for start in range(0, len(current), self.batch_size):
                 batch = {str(e.record_key): e for e in current[start : start + self.batch_size]}
-                sent = [(key, e.payload["record"]) for key, e in batch.items() if e.payload]
+                sent = [(key, records[e.id]) for key, e in batch.items()]
                 delivered = deliver(write, sent, retries=self.transient_retries, backoff=self.retry_backoff)
                 done = [d for d in delivered if d.result.outcome is WriteOutcome.SUCCESS]
                 if done:
                     deleted = sync.operation == "delete"
-                    rows = [(d.key, parked[d.key], d.result.destination_id, None, deleted) for d in done]
-                    for chunk in sql.json_rows(rows):
-                        cursor.execute(sql.record_outcomes(sync.state_table, "success"), [chunk])
+                    state.record(RecordOutcome.of(d, parked[d.key], deleted=deleted) for d in done)
                     store.mark([batch[d.key].id for d in done], DLQStatus.REPLAYED, note)
                     report.replayed += [batch[d.key].id for d in done]
                 for item in delivered:
@@ -209,26 +207,18 @@ class DLQReplayOperator(BaseOperator):
             hook.close()
 
 
-def _classify(entry: DLQEntry) -> tuple[Sync | None, str]:
-    """The sync an entry replays through, or why it is not replayed."""
-    if not entry.operation.startswith(REVERSE_ETL):
+def _classify(entry: DLQEntry) -> tuple[DeadLetterPayload | None, str]:
+    """The payload (its record and sync) an entry replays, or why it is not replayed."""
+    if not entry.operation.startswith(OPERATION_PREFIX):
         return None, NOT_REPLAYABLE.get(entry.operation, "unknown_operation")
-    if entry.error_class == "DestinationUnknown":
+    if entry.error_class == ErrorClass.DESTINATION_UNKNOWN:
         return None, "no_destination_id"
-    payload = entry.payload or {}
-    settings = payload.get("sync")
-    if (
-        not entry.record_key
-        or not isinstance(payload.get("record"), Mapping)
-        or not isinstance(settings, Mapping)
-    ):
+    payload = DeadLetterPayload.from_dict(entry.payload)
+    if not entry.record_key or payload is None or payload.record is None:
         return None, "malformed"
-    if any(not isinstance(settings.get(name), str) or not settings.get(name) for name in SYNC_FIELDS):
-        return None, "malformed"
-    sync = Sync(**{name: str(settings[name]) for name in SYNC_FIELDS})
-    if sync.operation == "delete":
+    if payload.sync.operation == "delete":
         return None, "resent_by_sync"
-    return sync, ""
+    return payload, ""
 
 
 def _newest_per_key(store: DLQStore, entries: list[DLQEntry]) -> tuple[list[DLQEntry], list[DLQEntry]]:
@@ -237,10 +227,13 @@ def _newest_per_key(store: DLQStore, entries: list[DLQEntry]) -> tuple[list[DLQE
     first = entries[0]
     since = min(e.created_at for e in entries)
     others = store.find(DLQFilter(system=first.system, stream=first.stream, since=since), limit=_LOOKUP_LIMIT)
-    state_table = (first.payload or {})["sync"]["state_table"]
+    state_table = DeadLetterPayload.state_table_of(first.payload)
     newest: dict[str, DLQEntry] = {}
     for entry in [*entries, *others]:
-        same_sync = entry.operation.startswith(REVERSE_ETL) and _state_table(entry) == state_table
+        same_sync = (
+            entry.operation.startswith(OPERATION_PREFIX)
+            and DeadLetterPayload.state_table_of(entry.payload) == state_table
+        )
         key = str(entry.record_key)
         if same_sync and (
             key not in newest or (entry.created_at, entry.id) > (newest[key].created_at, newest[key].id)
@@ -248,27 +241,6 @@ def _newest_per_key(store: DLQStore, entries: list[DLQEntry]) -> tuple[list[DLQE
             newest[key] = entry
     current = [e for e in entries if newest[str(e.record_key)].id == e.id]
     return current, [e for e in entries if newest[str(e.record_key)].id != e.id]
-
-
-def _state_table(entry: DLQEntry) -> str | None:
-    sync = (entry.payload or {}).get("sync")
-    return sync.get("state_table") if isinstance(sync, Mapping) else None
-
-
-def _parked_hashes(cursor: Any, state_table: str, keys: Sequence[str]) -> dict[str, str]:
-    """The FAILED_HASH the state holds for each of `keys` that still has a parked failure."""
-    parked: dict[str, str] = {}
-    for start in range(0, len(keys), 1000):
-        chunk = keys[start : start + 1000]
-        marks = ", ".join(["%s"] * len(chunk))
-        # the table name is validated and quoted by quote(); the keys are bound
-        cursor.execute(
-            f'SELECT "SYNC_KEY", "FAILED_HASH" FROM {quote(state_table)} '  # noqa: S608
-            f'WHERE "FAILED_HASH" IS NOT NULL AND "SYNC_KEY" IN ({marks})',
-            list(chunk),
-        )
-        parked.update({str(key): str(value) for key, value in cursor.fetchall()})
-    return parked
 
 
 def _blank_to_none(value: Any) -> Any:

@@ -69,10 +69,10 @@ def test_outcomes_bound_as_one_json_value_reach_the_state_as_written(snowflake_c
     with snowflake_conn.cursor() as cursor:
         cursor.execute(sync_state.create_state(state))
         for chunk in sync_state.json_rows(rows):
-            cursor.execute(sync_state.record_outcomes(state, "success"), [chunk])
+            cursor.execute(sync_state.record_outcomes(state, sync_state.OutcomeStatus.SUCCESS), [chunk])
         failed = [("k0001", "h1-new", None, error, False), ("k9999", "h-new", None, error, False)]
         for chunk in sync_state.json_rows(failed):
-            cursor.execute(sync_state.record_outcomes(state, "dead_letter"), [chunk])
+            cursor.execute(sync_state.record_outcomes(state, sync_state.OutcomeStatus.DEAD_LETTER), [chunk])
         for chunk in sync_state.json_rows([("k0003",), ("k0004",)], ("K",)):
             cursor.execute(sync_state.mark_batch(state), [chunk, "750job"])
         cursor.execute(

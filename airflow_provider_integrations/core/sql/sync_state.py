@@ -13,31 +13,75 @@ refused. Rows with a NULL key have their own query (`null_keys`): a NULL matches
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from airflow_provider_integrations.core.errors import ConfigError
+from airflow_provider_integrations.core.reverse_etl.dead_letter import ErrorClass
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.core.sql.snowflake import hash_columns, quote
 
+
+class StateColumn(enum.StrEnum):
+    """The columns of the sync-state table."""
+
+    SYNC_KEY = "SYNC_KEY"
+    SYNCED_HASH = "SYNCED_HASH"
+    DEST_ID = "DEST_ID"
+    SYNCED_AT = "SYNCED_AT"
+    FAILED_HASH = "FAILED_HASH"
+    INFLIGHT_HASH = "INFLIGHT_HASH"
+    INFLIGHT_BATCH = "INFLIGHT_BATCH"
+    DELETED = "DELETED"
+    LAST_STATUS = "LAST_STATUS"
+    LAST_ERROR = "LAST_ERROR"
+    UPDATED_AT = "UPDATED_AT"
+
+
 STATE_COLUMNS = (
-    ("SYNC_KEY", "VARCHAR NOT NULL"),
-    ("SYNCED_HASH", "VARCHAR"),
-    ("DEST_ID", "VARCHAR"),
-    ("SYNCED_AT", "TIMESTAMP_TZ"),
-    ("FAILED_HASH", "VARCHAR"),
-    ("INFLIGHT_HASH", "VARCHAR"),
-    ("INFLIGHT_BATCH", "VARCHAR"),
-    ("DELETED", "BOOLEAN"),
-    ("LAST_STATUS", "VARCHAR"),
-    ("LAST_ERROR", "VARCHAR"),
-    ("UPDATED_AT", "TIMESTAMP_TZ"),
+    (StateColumn.SYNC_KEY, "VARCHAR NOT NULL"),
+    (StateColumn.SYNCED_HASH, "VARCHAR"),
+    (StateColumn.DEST_ID, "VARCHAR"),
+    (StateColumn.SYNCED_AT, "TIMESTAMP_TZ"),
+    (StateColumn.FAILED_HASH, "VARCHAR"),
+    (StateColumn.INFLIGHT_HASH, "VARCHAR"),
+    (StateColumn.INFLIGHT_BATCH, "VARCHAR"),
+    (StateColumn.DELETED, "BOOLEAN"),
+    (StateColumn.LAST_STATUS, "VARCHAR"),
+    (StateColumn.LAST_ERROR, "VARCHAR"),
+    (StateColumn.UPDATED_AT, "TIMESTAMP_TZ"),
 )
-KEY, HASH, DEST_ID, INFLIGHT = '"__KEY"', '"__HASH"', '"__DEST_ID"', '"__INFLIGHT"'
-COPY, COPIES, REJECT = '"__COPY"', '"__COPIES"', '"__REJECT"'
-NULL_KEY, DUPLICATE_KEY = "NullKey", "DuplicateKey"
+
+
+class PlanColumn(enum.StrEnum):
+    """The columns a plan query returns beside the mapped ones, as its rows are read back by name."""
+
+    KEY = "__KEY"
+    HASH = "__HASH"
+    DEST_ID = "__DEST_ID"
+    INFLIGHT = "__INFLIGHT"
+    COPY = "__COPY"
+    COPIES = "__COPIES"
+    REJECT = "__REJECT"
+
+
+KEY, HASH, DEST_ID, INFLIGHT, COPY, COPIES, REJECT = (f'"{column}"' for column in PlanColumn)
+"""The plan columns as SQL names."""
+
+
+class OutcomeStatus(enum.StrEnum):
+    """What the state records of a key: delivered, parked in the DLQ, failed transiently (it may have
+    arrived), or about to be sent."""
+
+    SUCCESS = "success"
+    DEAD_LETTER = "dead_letter"
+    PENDING = "pending"
+    INFLIGHT = "inflight"
+
+
 _QUERY = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
 
 
@@ -91,7 +135,7 @@ def _keyed(model: str, key: str, order: str) -> str:
 def _copies_and_reason() -> str:
     return (
         f"m.{COPY} AS {COPY}, m.{COPIES} AS {COPIES}, "
-        f"CASE WHEN m.{COPIES} > 1 THEN '{DUPLICATE_KEY}' END AS {REJECT}"
+        f"CASE WHEN m.{COPIES} > 1 THEN '{ErrorClass.DUPLICATE_KEY}' END AS {REJECT}"
     )
 
 
@@ -104,7 +148,7 @@ def null_keys(model: str, key: str, columns: Sequence[str]) -> str:
     return (
         f"SELECT {selected}'null-key:' || SUBSTR({fingerprint}, 1, 16) AS {KEY}, "
         f"ROW_NUMBER() OVER ({by_row} ORDER BY {fingerprint}) AS {COPY}, {fingerprint} AS {HASH}, "
-        f"COUNT(*) OVER ({by_row}) AS {COPIES}, '{NULL_KEY}' AS {REJECT} "
+        f"COUNT(*) OVER ({by_row}) AS {COPIES}, '{ErrorClass.NULL_KEY}' AS {REJECT} "
         f"FROM {model_source(model)} m WHERE m.{quote(key)} IS NULL ORDER BY {KEY}, {COPY}"
     )
 
@@ -180,27 +224,26 @@ def deletions(model: str, state: str, key: str) -> str:
 
 
 _SETS = {
-    "success": (
+    OutcomeStatus.SUCCESS: (
         '"SYNCED_HASH" = s."H", "DEST_ID" = COALESCE(s."D", t."DEST_ID"), "SYNCED_AT" = CURRENT_TIMESTAMP(), '
         '"FAILED_HASH" = NULL, "INFLIGHT_HASH" = NULL, "INFLIGHT_BATCH" = NULL, "DELETED" = s."DEL", '
         '"LAST_ERROR" = NULL'
     ),
-    "dead_letter": (
+    OutcomeStatus.DEAD_LETTER: (
         '"FAILED_HASH" = s."H", "INFLIGHT_HASH" = NULL, "INFLIGHT_BATCH" = NULL, "LAST_ERROR" = s."E"'
     ),
-    "pending": '"INFLIGHT_HASH" = s."H", "INFLIGHT_BATCH" = NULL, "LAST_ERROR" = s."E"',
-    "inflight": '"INFLIGHT_HASH" = s."H"',
+    OutcomeStatus.PENDING: '"INFLIGHT_HASH" = s."H", "INFLIGHT_BATCH" = NULL, "LAST_ERROR" = s."E"',
+    OutcomeStatus.INFLIGHT: '"INFLIGHT_HASH" = s."H"',
 }
 _INSERTS = {
-    "success": (
+    OutcomeStatus.SUCCESS: (
         '"SYNCED_HASH", "DEST_ID", "SYNCED_AT", "DELETED"',
         's."H", s."D", CURRENT_TIMESTAMP(), s."DEL"',
     ),
-    "dead_letter": ('"FAILED_HASH", "LAST_ERROR"', 's."H", s."E"'),
-    "pending": ('"INFLIGHT_HASH", "LAST_ERROR"', 's."H", s."E"'),
-    "inflight": ('"INFLIGHT_HASH"', 's."H"'),
+    OutcomeStatus.DEAD_LETTER: ('"FAILED_HASH", "LAST_ERROR"', 's."H", s."E"'),
+    OutcomeStatus.PENDING: ('"INFLIGHT_HASH", "LAST_ERROR"', 's."H", s."E"'),
+    OutcomeStatus.INFLIGHT: ('"INFLIGHT_HASH"', 's."H"'),
 }
-OUTCOME_STATUSES = tuple(_SETS)
 
 
 OUTCOME_FIELDS = ("K", "H", "D", "E", "DEL")
@@ -241,7 +284,7 @@ def _from_json(fields: Sequence[tuple[str, str]]) -> str:
     return f'SELECT {columns} FROM (SELECT PARSE_JSON(%s) AS "J") j, LATERAL FLATTEN(INPUT => j."J") f'
 
 
-def record_outcomes(state: str, status: str) -> str:
+def record_outcomes(state: str, status: OutcomeStatus) -> str:
     """MERGE outcomes of one status into the state; bind one `json_rows` array of outcomes
     (key, hash, destination id, error, deleted).
 
@@ -253,9 +296,9 @@ def record_outcomes(state: str, status: str) -> str:
         raise ConfigError(f"unknown sync outcome {status!r}")
     kinds = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BOOLEAN")
     source = _from_json(tuple(zip(OUTCOME_FIELDS, kinds, strict=True)))
-    last = "" if status == "inflight" else f", \"LAST_STATUS\" = '{status}'"
+    last = "" if status == OutcomeStatus.INFLIGHT else f", \"LAST_STATUS\" = '{status}'"
     columns, inserted = _INSERTS[status]
-    last_insert = ("", "") if status == "inflight" else (', "LAST_STATUS"', f", '{status}'")
+    last_insert = ("", "") if status == OutcomeStatus.INFLIGHT else (', "LAST_STATUS"', f", '{status}'")
     return (
         f'MERGE INTO {quote(state)} t USING ({source}) s ON t."SYNC_KEY" = s."K" '
         f'WHEN MATCHED THEN UPDATE SET {_SETS[status]}{last}, "UPDATED_AT" = CURRENT_TIMESTAMP() '
@@ -278,6 +321,17 @@ def batch_members(state: str) -> str:
     return (
         f'SELECT "SYNC_KEY" AS {KEY}, "INFLIGHT_HASH" AS {HASH} FROM {quote(state)} '
         f'WHERE "INFLIGHT_BATCH" = %s ORDER BY {KEY}'
+    )
+
+
+def parked_failures(state: str, keys: int) -> str:
+    """Of `keys` bound keys, those whose state holds a parked failure: `SYNC_KEY`, `FAILED_HASH`."""
+    if keys < 1:
+        raise ConfigError("parked_failures needs keys")
+    marks = ", ".join(["%s"] * keys)
+    return (
+        f"SELECT {quote(StateColumn.SYNC_KEY)}, {quote(StateColumn.FAILED_HASH)} FROM {quote(state)} "
+        f"WHERE {quote(StateColumn.FAILED_HASH)} IS NOT NULL AND {quote(StateColumn.SYNC_KEY)} IN ({marks})"
     )
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_integrations.connectors.base import WriteOutcome, WriteResult
 from airflow_provider_integrations.core.errors import PaginationError
+from airflow_provider_integrations.core.writes import WriteOutcome, WriteResult
 
 Write = Callable[[Sequence[Mapping[str, Any]]], Iterable[WriteResult]]
 
