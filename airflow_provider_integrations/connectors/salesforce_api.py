@@ -53,8 +53,8 @@ class SalesforceSettings:
     org's daily API requests is used; reads above `bulk_threshold` records use Bulk API 2.0.
     """
 
-    login_url: str
     client_id: str
+    login_url: str = field(default="https://login.salesforce.com", kw_only=True)
     client_secret: str | None = field(default=None, repr=False)
     username: str | None = None
     password: str | None = field(default=None, repr=False)

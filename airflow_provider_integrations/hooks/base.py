@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseHook
@@ -13,6 +13,19 @@ from airflow_provider_integrations.connection_types import ConnectionType
 from airflow_provider_integrations.connectors.base import Connector, Stream, load_catalog
 from airflow_provider_integrations.core.errors import ConfigError, IntegrationError
 from airflow_provider_integrations.core.http import RetryPolicy
+
+
+def given(
+    values: Mapping[str, Any], kinds: Mapping[str, Callable[[Any], Any]] | None = None
+) -> dict[str, Any]:
+    """The settings a connection gives, each converted by its entry in `kinds`. Empty values are left
+    out, so the settings class's own defaults stand for them: each default is declared once, there."""
+    kinds = kinds or {}
+    return {name: kinds.get(name, _as_given)(value) for name, value in values.items() if value}
+
+
+def _as_given(value: Any) -> Any:
+    return value
 
 
 class ConnectorHook(BaseHook):

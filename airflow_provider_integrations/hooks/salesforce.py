@@ -9,7 +9,15 @@ from airflow_provider_integrations.connectors.base import Stream
 from airflow_provider_integrations.connectors.salesforce import SalesforceConnector
 from airflow_provider_integrations.connectors.salesforce_api import SalesforceSettings
 from airflow_provider_integrations.core.errors import ConfigError
-from airflow_provider_integrations.hooks.base import ConnectorHook
+from airflow_provider_integrations.hooks.base import ConnectorHook, given
+
+SETTING_KINDS = {
+    "security_token": str,
+    "auth": str,
+    "api_version": str,
+    "budget_share": float,
+    "bulk_threshold": int,
+}
 
 
 class SalesforceHook(ConnectorHook):
@@ -25,21 +33,23 @@ class SalesforceHook(ConnectorHook):
     def build(
         self, conn: Any, extra: dict[str, Any], streams: dict[str, Stream], http: dict[str, Any]
     ) -> SalesforceConnector:
+        options = {
+            "login_url": extra.get("auth_url") or conn.host,
+            "client_secret": extra.get("client_secret"),
+            "username": conn.login,
+            "password": conn.password,
+            "security_token": extra.get("security_token"),
+            "refresh_token": extra.get("refresh_token"),
+            "private_key": extra.get("private_key"),
+            "auth": extra.get("auth"),
+            "api_version": extra.get("api_version"),
+            "budget_share": extra.get("budget_share"),
+            "bulk_threshold": extra.get("bulk_threshold"),
+            "ca_bundle": extra.get("ca_bundle"),
+        }
         try:
             settings = SalesforceSettings(
-                login_url=extra.get("auth_url") or conn.host or "https://login.salesforce.com",
-                client_id=str(extra.get("client_id") or ""),
-                client_secret=extra.get("client_secret"),
-                username=conn.login,
-                password=conn.password,
-                security_token=str(extra.get("security_token") or ""),
-                refresh_token=extra.get("refresh_token"),
-                private_key=extra.get("private_key"),
-                auth=str(extra.get("auth") or "password"),
-                api_version=str(extra.get("api_version") or "59.0"),
-                budget_share=float(extra.get("budget_share") or 0.9),
-                bulk_threshold=int(extra.get("bulk_threshold") or 50_000),
-                ca_bundle=extra.get("ca_bundle"),
+                client_id=str(extra.get("client_id") or ""), **given(options, SETTING_KINDS)
             )
         except ValueError as error:
             raise ConfigError(f"connection {self.conn_id!r}: {error}") from None

@@ -7,7 +7,7 @@ from typing import Any
 from airflow_provider_integrations.connection_types import STRIPE
 from airflow_provider_integrations.connectors.base import Stream
 from airflow_provider_integrations.connectors.stripe import StripeConnector, StripeSettings
-from airflow_provider_integrations.hooks.base import ConnectorHook
+from airflow_provider_integrations.hooks.base import ConnectorHook, given
 
 
 class StripeHook(ConnectorHook):
@@ -19,10 +19,11 @@ class StripeHook(ConnectorHook):
     def build(
         self, conn: Any, extra: dict[str, Any], streams: dict[str, Stream], http: dict[str, Any]
     ) -> StripeConnector:
+        options = {
+            "api_base": extra.get("api_base") or conn.host,
+            "stripe_version": extra.get("stripe_version"),
+        }
         settings = StripeSettings(
-            api_key=conn.password or "",
-            api_base=extra.get("api_base") or conn.host or "https://api.stripe.com",
-            stripe_version=extra.get("stripe_version") or "2024-06-20",
-            ca_bundle=extra.get("ca_bundle"),
+            api_key=conn.password or "", ca_bundle=extra.get("ca_bundle"), **given(options)
         )
         return StripeConnector.connect(settings, streams, **http)

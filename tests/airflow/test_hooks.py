@@ -115,3 +115,49 @@ def test_every_secret_of_a_connection_is_hidden_from_logs_and_the_dlq(
         )
         [stored] = store.find()
         assert secret not in json.dumps(stored.to_json()), system
+
+
+@pytest.mark.parametrize(
+    ("system", "conn", "defaulted"),
+    [
+        (
+            "salesforce",
+            {"conn_type": "integrations_salesforce", "login": "u@example.com", "password": "pass-word-1",
+             "extra": {"client_id": "client-1"}},
+            ("login_url", "auth", "api_version", "budget_share", "bulk_threshold", "security_token"),
+        ),
+        (
+            "stripe",
+            {"conn_type": "integrations_stripe", "password": "sk_test_defaults_0001"},
+            ("api_base", "stripe_version"),
+        ),
+    ],
+)  # fmt: skip
+def test_a_connection_that_leaves_a_setting_out_gets_the_settings_default(
+    system: str,
+    conn: dict[str, Any],
+    defaulted: tuple[str, ...],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Defaults are declared once, on the connector's settings class; the hook adds none of its own."""
+    import dataclasses
+
+    from airflow_provider_integrations.hooks.salesforce import SalesforceConnector, SalesforceHook
+    from airflow_provider_integrations.hooks.stripe import StripeConnector, StripeHook
+
+    hook_class, connector = {
+        "salesforce": (SalesforceHook, SalesforceConnector),
+        "stripe": (StripeHook, StripeConnector),
+    }[system]
+    built: list[Any] = []
+    monkeypatch.setattr(
+        connector, "connect", classmethod(lambda cls, settings, *_, **__: built.append(settings))
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_DEFAULTS", json.dumps(conn))
+
+    hook_class("defaults").get_conn()
+
+    (settings,) = built
+    declared = {f.name: f.default for f in dataclasses.fields(settings)}
+    for name in defaulted:
+        assert getattr(settings, name) == declared[name] != dataclasses.MISSING, name
