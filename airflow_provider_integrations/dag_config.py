@@ -46,6 +46,7 @@ from airflow_provider_integrations.connection_types import CONNECTION_TYPES
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.notifiers.dlq import default_task_args
+from airflow_provider_integrations.operators.extract import DEFAULT_MODE
 from airflow_provider_integrations.operators.ingest_group import ingest_stream, table_asset
 from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator
 
@@ -81,7 +82,7 @@ def ingest_dag(path: str | Path) -> DAG:
                     prefix=str(config.get("prefix", "raw")),
                     aws_conn_id=connections["s3"],
                     snowflake_conn_id=connections["snowflake"],
-                    mode=str(stream.get("mode", "auto")),
+                    mode=str(stream.get("mode", DEFAULT_MODE)),
                     lookback=lookback,
                     delete_mode=str(stream.get("delete_mode", "soft")),
                     schema_policy=str(stream.get("schema_policy", "add")),

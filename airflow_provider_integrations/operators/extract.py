@@ -21,6 +21,8 @@ from airflow_provider_integrations.operators.outcomes import task_outcomes
 log = logging.getLogger(__name__)
 DLQ_FLUSH = 1_000
 EXTRACT_MODES = ("auto", "incremental", "full")
+DEFAULT_MODE = "auto"
+"""What an extract reads when its task, stream config or DAG file names no mode (see the operator)."""
 READ_MARK = "read_mark"
 """XCom key of what an extract read (a `ReadMark`): where the next `mode="auto"` run carries on."""
 
@@ -77,16 +79,16 @@ class CursorSpan:
 class SaaSToS3Operator(BaseOperator):
     """Stream one SaaS stream into S3 as Parquet part files and a manifest, for the task's data interval.
 
-    `mode="incremental"` reads records changed in [data_interval_start - lookback, data_interval_end);
-    `mode="full"` reads everything; `mode="auto"` reads everything the first time the task runs and
-    afterwards every change since what the last successful DAG run's extract actually read: from the
-    latest change time it saw (minus `lookback`) to the end of this run's data interval, never past now.
-    A run's dates play no part in where the next one starts, so a run dated in the future (a manual run
-    with a future logical date, a skewed clock) or a failed run leaves no gap, and a stream added to a
-    DAG that already ran gets its full load. Records that break the stream's schema go to the DLQ with
-    their reason; the others are written in parts of at most `part_rows` rows. Keys are deterministic, so
-    a retried task overwrites its own files; the manifest is written last and is what loads trust.
-    Returns the manifest's S3 URI (XCom).
+    `mode="auto"` (the default) reads everything the first time the task runs and afterwards every
+    change since what the last successful DAG run's extract actually read: from the latest change time
+    it saw (minus `lookback`) to the end of this run's data interval, never past now. A run's dates play
+    no part in where the next one starts, so a run dated in the future (a manual run with a future
+    logical date, a skewed clock) or a failed run leaves no gap, and a stream added to a DAG that already
+    ran gets its full load. `mode="incremental"` reads records changed in
+    [data_interval_start - lookback, data_interval_end); `mode="full"` reads everything. Records that
+    break the stream's schema go to the DLQ with their reason; the others are written in parts of at
+    most `part_rows` rows. Keys are deterministic, so a retried task overwrites its own files; the
+    manifest is written last and is what loads trust. Returns the manifest's S3 URI (XCom).
     """
 
     template_fields: Sequence[str] = ("stream", "bucket", "prefix", "dlq_uri")
@@ -99,7 +101,7 @@ class SaaSToS3Operator(BaseOperator):
         bucket: str,
         aws_conn_id: str = "aws_default",
         prefix: str = "raw",
-        mode: str = "incremental",
+        mode: str = DEFAULT_MODE,
         lookback: timedelta = timedelta(0),
         part_rows: int = 500_000,
         dlq_uri: str | None = None,

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import Asset, TaskGroup
 
-from airflow_provider_integrations.operators.extract import SaaSToS3Operator
+from airflow_provider_integrations.operators.extract import DEFAULT_MODE, SaaSToS3Operator
 from airflow_provider_integrations.operators.freshness import SnowflakeFreshnessCheckOperator
 from airflow_provider_integrations.operators.load import S3ToSnowflakeMergeOperator
 
@@ -25,7 +25,7 @@ def ingest_stream(
     bucket: str,
     aws_conn_id: str = "aws_default",
     snowflake_conn_id: str = "snowflake_default",
-    mode: str = "auto",
+    mode: str = DEFAULT_MODE,
     lookback: timedelta = timedelta(0),
     delete_mode: str = "soft",
     schema_policy: str = "add",
