@@ -13,18 +13,15 @@ import httpx
 from airflow_provider_integrations.connectors.base import Connector, Stream, WriteOutcome, WriteResult
 from airflow_provider_integrations.core.auth import OAuth1Signer
 from airflow_provider_integrations.core.errors import (
-    AuthError,
     ConfigError,
     IntegrationError,
     PermanentError,
-    RateLimitedError,
     TransientError,
 )
 from airflow_provider_integrations.core.http import (
     HttpClient,
     HttpSettings,
     error_for_status,
-    parse_retry_after,
     reads_json_errors,
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
@@ -46,6 +43,8 @@ CHUNK = 50_000
 SUITEQL = "/services/rest/query/v1/suiteql"
 READ_ONLY = frozenset({"id", "datecreated", "createddate", "lastmodifieddate"})
 """Fields NetSuite sets itself: a record upsert refuses them."""
+CODE_STATUS = {"INVALID_LOGIN": 401, "CONCURRENCY_LIMIT_EXCEEDED": 429}
+"""Error codes that mean refused credentials and too many concurrent requests, whatever their status."""
 CUSTOM_FIELD = DestinationField("cust<kind>_<name>", "scalar", createable=True, updateable=True)
 
 
@@ -75,12 +74,7 @@ def netsuite_error(response: httpx.Response, body: Any) -> IntegrationError | No
     details = body.get("o:errorDetails") or [{}]
     code = str(details[0].get("o:errorCode") or f"HTTP {response.status_code}")
     text = f"{code}: {details[0].get('detail', 'no detail')}"
-    if code == "INVALID_LOGIN":
-        return AuthError(text, system=SYSTEM, code=code)
-    if code == "CONCURRENCY_LIMIT_EXCEEDED":
-        wait = parse_retry_after(response.headers.get("retry-after"))
-        return RateLimitedError(text, retry_after=wait, system=SYSTEM, code=code)
-    return error_for_status(response, text, system=SYSTEM, code=code)
+    return error_for_status(response, text, system=SYSTEM, code=code, status=CODE_STATUS.get(code))
 
 
 def suiteql_literal(value: Any) -> str:

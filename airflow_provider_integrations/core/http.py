@@ -163,10 +163,13 @@ def rate_limit_reset_in(headers: Mapping[str, str], now: float | None = None) ->
     return max(0.0, reset)
 
 
-def error_for_status(response: httpx.Response, message: str, *, system: str, code: str) -> IntegrationError:
+def error_for_status(
+    response: httpx.Response, message: str, *, system: str, code: str, status: int | None = None
+) -> IntegrationError:
     """The error an HTTP status means: 429 rate limited (with the server's wait), 408/5xx transient,
-    401 auth, any other 4xx permanent. Connectors call this after handling their own error codes."""
-    status = response.status_code
+    401 auth, any other 4xx permanent. Connectors call this after handling their own error codes;
+    `status` names the status a system's error code stands for, whatever status it came with."""
+    status = response.status_code if status is None else status
     if status == 429:
         wait = parse_retry_after(response.headers.get("retry-after"))
         if wait is None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_integrations.connectors import netsuite
@@ -166,3 +167,19 @@ def test_an_account_id_that_would_change_the_host_is_refused(monkeypatch: pytest
         monkeypatch.setenv("AIRFLOW_CONN_NS_HOSTILE", json.dumps(conn))
         with pytest.raises(ConfigError, match=r"'ns_hostile' account_id .* is not a NetSuite account id"):
             NetSuiteHook("ns_hostile").get_conn()
+
+
+@pytest.mark.parametrize("status", [400, 403, 429])
+def test_netsuite_error_codes_mean_what_they_say_whatever_the_status(status: int) -> None:
+    from airflow_provider_integrations.core.errors import RateLimitedError
+
+    def answer(code: str, headers: dict[str, str] | None = None) -> Any:
+        body = {"o:errorDetails": [{"o:errorCode": code, "detail": "from the test"}]}
+        request = httpx.Request("POST", "https://1234567.suitetalk.api.netsuite.com/services/rest/query")
+        return netsuite.netsuite_error(httpx.Response(status, json=body, headers=headers, request=request))
+
+    busy = answer("CONCURRENCY_LIMIT_EXCEEDED", {"Retry-After": "3"})
+    assert isinstance(busy, RateLimitedError) and busy.retry_after == 3.0
+    assert busy.code == "CONCURRENCY_LIMIT_EXCEEDED" and busy.system == "netsuite"
+    refused = answer("INVALID_LOGIN")
+    assert isinstance(refused, AuthError) and refused.message == "INVALID_LOGIN: from the test"
