@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from airflow_provider_integrations.core.errors import IntegrationError, PaginationError
+from airflow_provider_integrations.core.errors import ConfigError, IntegrationError, PaginationError
 from airflow_provider_integrations.core.pagination import Page, Paginator
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class ResumableRead(Generic[Key]):
         name: str = "read",
     ) -> None:
         if chunk is not None and chunk < 1:
-            raise PaginationError(f"{name}: a chunk must hold at least 1 record, got {chunk}")
+            raise ConfigError(f"{name}: a chunk must hold at least 1 record, got {chunk}")
         self._queries = queries
         self._key_from = key_from
         self._chunk = chunk

@@ -15,9 +15,7 @@ from airflow_provider_integrations.core.errors import ConfigError, IntegrationEr
 from airflow_provider_integrations.core.http import RetryPolicy
 
 
-def given(
-    values: Mapping[str, Any], kinds: Mapping[str, Callable[[Any], Any]] | None = None
-) -> dict[str, Any]:
+def given(kinds: Mapping[str, Callable[[Any], Any]] | None = None, /, **values: Any) -> dict[str, Any]:
     """The settings a connection gives, each converted by its entry in `kinds`. Empty values are left
     out, so the settings class's own defaults stand for them: each default is declared once, there."""
     kinds = kinds or {}

@@ -33,23 +33,24 @@ class SalesforceHook(ConnectorHook):
     def build(
         self, conn: Any, extra: dict[str, Any], streams: dict[str, Stream], http: dict[str, Any]
     ) -> SalesforceConnector:
-        options = {
-            "login_url": extra.get("auth_url") or conn.host,
-            "client_secret": extra.get("client_secret"),
-            "username": conn.login,
-            "password": conn.password,
-            "security_token": extra.get("security_token"),
-            "refresh_token": extra.get("refresh_token"),
-            "private_key": extra.get("private_key"),
-            "auth": extra.get("auth"),
-            "api_version": extra.get("api_version"),
-            "budget_share": extra.get("budget_share"),
-            "bulk_threshold": extra.get("bulk_threshold"),
-            "ca_bundle": extra.get("ca_bundle"),
-        }
         try:
             settings = SalesforceSettings(
-                client_id=str(extra.get("client_id") or ""), **given(options, SETTING_KINDS)
+                client_id=str(extra.get("client_id") or ""),
+                **given(
+                    SETTING_KINDS,
+                    login_url=extra.get("auth_url") or conn.host,
+                    client_secret=extra.get("client_secret"),
+                    username=conn.login,
+                    password=conn.password,
+                    security_token=extra.get("security_token"),
+                    refresh_token=extra.get("refresh_token"),
+                    private_key=extra.get("private_key"),
+                    auth=extra.get("auth"),
+                    api_version=extra.get("api_version"),
+                    budget_share=extra.get("budget_share"),
+                    bulk_threshold=extra.get("bulk_threshold"),
+                    ca_bundle=extra.get("ca_bundle"),
+                ),
             )
         except ValueError as error:
             raise ConfigError(f"connection {self.conn_id!r}: {error}") from None

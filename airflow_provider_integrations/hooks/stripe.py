@@ -19,11 +19,9 @@ class StripeHook(ConnectorHook):
     def build(
         self, conn: Any, extra: dict[str, Any], streams: dict[str, Stream], http: dict[str, Any]
     ) -> StripeConnector:
-        options = {
-            "api_base": extra.get("api_base") or conn.host,
-            "stripe_version": extra.get("stripe_version"),
-        }
         settings = StripeSettings(
-            api_key=conn.password or "", ca_bundle=extra.get("ca_bundle"), **given(options)
+            api_key=conn.password or "",
+            ca_bundle=extra.get("ca_bundle"),
+            **given(api_base=extra.get("api_base") or conn.host, stripe_version=extra.get("stripe_version")),
         )
         return StripeConnector.connect(settings, streams, **http)

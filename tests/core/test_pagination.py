@@ -821,7 +821,7 @@ class TestResumableRead:
         assert [offset for _, offset in server.requests] == [10, 20]
 
     def test_bad_chunk_is_refused(self) -> None:
-        with pytest.raises(PaginationError, match="at least 1"):
+        with pytest.raises(ConfigError, match="at least 1"):
             ResumableRead(KeysetQueryServer([], 1).query, key_of, chunk=0)
 
 
