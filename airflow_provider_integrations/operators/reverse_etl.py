@@ -10,8 +10,9 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator, Context
 
 from airflow_provider_integrations.core.errors import ConfigError
-from airflow_provider_integrations.core.reverse_etl.run import Endpoints, RunOptions, SyncRun
-from airflow_provider_integrations.core.reverse_etl.run import default_state_table as default_state_table
+from airflow_provider_integrations.core.reverse_etl.run import SyncRun
+from airflow_provider_integrations.core.reverse_etl.settings import Endpoints, RunOptions
+from airflow_provider_integrations.core.reverse_etl.settings import default_state_table as default_state_table
 from airflow_provider_integrations.core.reverse_etl.spec import SyncSpec
 from airflow_provider_integrations.core.reverse_etl.summary import SyncSummary
 from airflow_provider_integrations.dlq_config import open_dlq

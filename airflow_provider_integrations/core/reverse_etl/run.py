@@ -12,26 +12,24 @@ handed to a job and the run stops there (:class:`AsyncBatch`); once the job has 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_integrations.core.dlq import DLQEntry, DLQStore, RunContext
-from airflow_provider_integrations.core.errors import ConfigError, PermanentError
+from airflow_provider_integrations.core.errors import PermanentError
 from airflow_provider_integrations.core.mapping import validate_mapping
 from airflow_provider_integrations.core.reverse_etl.dead_letter import (
     OPERATION_PREFIX,
     DeadLetterPayload,
     ErrorClass,
     PayloadKind,
-    SyncSettings,
 )
 from airflow_provider_integrations.core.reverse_etl.delivery import Delivered, deliver
 from airflow_provider_integrations.core.reverse_etl.destination import Destination
 from airflow_provider_integrations.core.reverse_etl.plan import Row, Warehouse, read_plan
+from airflow_provider_integrations.core.reverse_etl.settings import Endpoints, RunOptions
 from airflow_provider_integrations.core.reverse_etl.spec import SyncSpec
 from airflow_provider_integrations.core.reverse_etl.state import RecordOutcome, SyncState
 from airflow_provider_integrations.core.reverse_etl.summary import SyncSummary
@@ -43,7 +41,6 @@ from airflow_provider_integrations.core.reverse_etl.triage import (
     triage,
 )
 from airflow_provider_integrations.core.sql import sync_state as sql
-from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.core.sql.sync_state import OutcomeStatus, PlanColumn
 from airflow_provider_integrations.core.writes import WriteOutcome, WriteResult
 
@@ -51,57 +48,6 @@ log = logging.getLogger(__name__)
 NO_ID = "no destination record is known for key {!r}: it was never synced, so it cannot be {}d"
 ColumnTypes = Callable[[Any], Mapping[str, str]]
 """Column name -> type name, from a query's `cursor.description` (for the mapping check)."""
-
-
-def default_state_table(model: str, conn_id: str, target: str) -> str:
-    """One state table per (model, destination): a table model by its name, a query by its digest."""
-    source = (
-        model if re.fullmatch(r"[A-Za-z0-9_.$]+", model) else hashlib.sha256(model.encode()).hexdigest()[:12]
-    )
-    return re.sub(r"[^A-Za-z0-9_]", "_", f"SYNC_STATE__{source}__{conn_id}__{target}").upper()[:255]
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where a sync reads and writes: the model (a table or one SELECT), the state table, and the
-    connections a DLQ replay of its records opens again. The names are checked when it is made, before
-    any connection is opened."""
-
-    model: str
-    state_table: str
-    conn_id: str
-    snowflake_conn_id: str
-
-    def __post_init__(self) -> None:
-        validate_identifier(self.state_table, "sync state table")
-        sql.model_source(self.model)
-
-    def settings(self, spec: SyncSpec, operation: str) -> SyncSettings:
-        """What a replay of this sync's dead letters needs."""
-        return SyncSettings(
-            conn_id=self.conn_id,
-            target=spec.target,
-            operation=operation,
-            key_field=spec.external_id,
-            state_table=self.state_table,
-            snowflake_conn_id=self.snowflake_conn_id,
-        )
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How a run goes: the plan is read `page_rows` rows at a time; a resend waits `retry_backoff`
-    seconds first (doubling); `dry_run` sends and writes nothing; a batch of at least `async_batch_from`
-    records goes to an asynchronous job where the destination runs them (None: never)."""
-
-    page_rows: int = 50_000
-    retry_backoff: float = 1.0
-    dry_run: bool = False
-    async_batch_from: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.page_rows < 1:
-            raise ConfigError(f"page_rows must be at least 1, got {self.page_rows}")
 
 
 @dataclass(frozen=True)
