@@ -21,9 +21,14 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.serde import deserialize, serialize
 
+from airflow_provider_integrations.connection_types import CONNECTION_TYPES
+from airflow_provider_integrations.connectors.base import Connector
 from airflow_provider_integrations.connectors.salesforce import SalesforceConnector
 from airflow_provider_integrations.connectors.salesforce_bulk import BulkWriter
+from airflow_provider_integrations.core.errors import ConfigError, PermanentError, TransientError
+from airflow_provider_integrations.hooks.registry import hook_for
 from airflow_provider_integrations.hooks.salesforce import SalesforceHook
+from airflow_provider_integrations.triggers.async_batches import TRIGGERS, batch_trigger, finished_job
 from airflow_provider_integrations.triggers.salesforce_bulk import SalesforceBulkJobTrigger
 from tests.connectors.conftest import Admin
 from tests.operators.conftest import airflow_home  # noqa: F401 - the fixture, shared
@@ -101,6 +106,41 @@ def test_serialize_round_trips_without_secrets(secrets: list[str]) -> None:
     assert set(kwargs) == {"conn_id", "job_id", "poll_interval", "timeout", "deadline"}
     assert abs(kwargs["deadline"] - (time.time() + 600)) < 5, "the deadline is fixed when deferring"
     assert_no_secret(json.dumps(kwargs), secrets)
+
+
+def test_every_destination_declaring_asynchronous_batches_has_a_trigger_and_only_those() -> None:
+    for kind in CONNECTION_TYPES:
+        importlib.import_module(f"airflow_provider_integrations.connectors.{kind.system}")
+    systems = {connector.system for connector in Connector.__subclasses__()}
+    assert systems == {kind.system for kind in CONNECTION_TYPES}
+    declaring = {connector.system for connector in Connector.__subclasses__() if connector.async_batches}
+    assert declaring == set(TRIGGERS) == {"salesforce"}
+
+
+def test_a_sync_waits_on_the_trigger_of_its_destination_and_reads_its_event(
+    connections: dict[str, str],
+) -> None:
+    salesforce, stripe = hook_for(CONN_ID), hook_for("sandbox_stripe")
+    try:
+        trigger = batch_trigger(salesforce.get_conn(), CONN_ID, "750000000000001AAA", 0.5)
+        assert isinstance(trigger, SalesforceBulkJobTrigger)
+        assert (trigger.conn_id, trigger.job_id, trigger.poll_interval) == (
+            CONN_ID,
+            "750000000000001AAA",
+            0.5,
+        )
+        with pytest.raises(ConfigError, match="stripe declares no asynchronous batches"):
+            batch_trigger(stripe.get_conn(), "sandbox_stripe", "job", 0.5)
+    finally:
+        salesforce.close()
+        stripe.close()
+    assert (
+        finished_job({"status": "done", "job_id": "750A", "state": "JobComplete", "message": "ok"}) == "750A"
+    )
+    with pytest.raises(TransientError, match="did not finish in time"):
+        finished_job({"status": "timeout", "job_id": "750A", "state": "InProgress", "message": "late"})
+    with pytest.raises(PermanentError, match="ended Failed: broken"):
+        finished_job({"status": "failed", "job_id": "750A", "state": "Failed", "message": "broken"})
 
 
 def test_the_provider_declares_the_trigger() -> None:
