@@ -20,7 +20,12 @@ import yaml
 
 from airflow_provider_integrations.core.dlq import LocalDLQStore
 from airflow_provider_integrations.core.errors import ConfigError
-from airflow_provider_integrations.core.reverse_etl.spec import SyncSpec, UnsendableValue, readable, wire_value
+from airflow_provider_integrations.core.reverse_etl.spec import (
+    SyncSpec,
+    UnsendableValue,
+    readable,
+    wire_value,
+)
 from airflow_provider_integrations.dag_config import reverse_etl_dag
 from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator, default_state_table
 from tests.connectors.conftest import Admin
