@@ -1,14 +1,70 @@
+"""Fixtures shared by the whole suite, and how `pytest` spreads it over workers (pytest-xdist).
+
+The suite runs on one worker per core (`-n auto` in pyproject's addopts); a run of single files or test ids
+stays in this process. Each worker has its own session fixtures: its own sandbox (data dir and free ports),
+its own migrated Airflow home and its own API server, all under the worker's own temporary directory.
+A module's tests stay on one worker (its module fixtures are built once); `XDIST_GROUPS` keeps tests that
+share one costly fixture or one outside service on one worker. The longest groups are handed out first, so
+that no long test starts last while the other worker idles.
+"""
+
 from __future__ import annotations
 
 import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.scripted_http import ScriptedHttpServer
+
+XDIST_GROUPS = {
+    # One `airflow api-server` (the session fixture `airflow_api`) for every plugin test.
+    "tests/plugins/": "airflow_api",
+    # Full Celery deployments on the machine's PostgreSQL and Redis: one at a time, so that two never
+    # compete for the two cores (their waits are timed) nor meet on a Redis database.
+    "tests/deploy/test_celery_deployment.py": "distributed",
+    "tests/deploy/test_celery_real_dags.py": "distributed",
+    "tests/airflow/test_bulk_trigger.py::test_the_real_triggerer": "distributed",
+}
+"""Test id prefixes that must share a worker; any other test shares one with the rest of its module."""
+
+LONGEST_FIRST = (
+    "tests/chaos/test_demo_interrupted.py",
+    "distributed",
+    "tests/operators/test_ingest_systems.py",
+    "tests/operators/test_ingest_policies.py",
+    "tests/operators/test_ingest.py",
+    "tests/test_demo.py",
+    "tests/chaos/test_circuit_breaker.py",
+    "tests/chaos/test_ingest_chaos.py",
+    "tests/operators/test_reverse_etl.py",
+    "airflow_api",
+    "tests/chaos/test_security.py",
+    "tests/airflow/test_bulk_trigger.py",
+)
+"""Groups from the longest down (measured: --durations), handed out first; the rest follow in order."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per core for the suite or a folder; none (this process) for files or ids."""
+    if config.args and all(Path(arg.split("::")[0]).is_file() for arg in config.args):
+        return 0
+    return os.cpu_count() or 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    groups: dict[str, str] = {}
+    for item in items:
+        group = next((g for prefix, g in XDIST_GROUPS.items() if item.nodeid.startswith(prefix)), None)
+        group = group or item.nodeid.split("::")[0]
+        groups[item.nodeid] = group
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
 
 
 @pytest.fixture
@@ -99,8 +155,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from integrations_sandbox import runner
 
     data_dir = tmp_path_factory.mktemp("sandbox")
-    ports = {"s3": _free_port(), "snowflake": _free_port(), "saas": _free_port()}
-    info = runner.up(data_dir, ports=ports, seed=1234)
+    for attempt in range(3):
+        try:
+            info = runner.up(data_dir, ports={"s3": 0, "snowflake": 0, "saas": 0}, seed=1234)
+            break
+        except runner.PortBusyError:  # another worker's server took a port between its choice and `up`
+            if attempt == 2:
+                raise
     try:
         yield info
     finally:
