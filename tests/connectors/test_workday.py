@@ -297,18 +297,23 @@ def test_title_changes_give_one_result_per_record_in_order(wd: WorkdayConnector,
     ]
     records.insert(7, {"id": "f" * 32, "businessTitle": "Ghost"})
     records.insert(20, {"id": workers[30]["id"], "businessTitle": "  "})
-    profile: dict[str, Any] = {"seed": 11, "write_permanent_rate": 0.1, "write_transient_rate": 0.1}
     before = admin.counters()["writes"].get("workday/workers", {})
-    local = Faults()
-    local.set_profile("workday", FaultProfile(**profile))
-    local.writes["workday/workers"].update(before)
-    attempts = {}
-    for worker_id in ids:
-        outcomes = [local.write_outcome("workday", "workers", worker_id)]
-        while outcomes[-1] == "transient":
-            outcomes.append(local.write_outcome("workday", "workers", worker_id))
-        attempts[worker_id] = outcomes
-    refused = {worker_id for worker_id, outcomes in attempts.items() if outcomes[-1] == "permanent"}
+    # Outcomes follow the seed and each worker's earlier writes on this sandbox (other tests' too): take
+    # the first seed from 11 whose outcomes, foreseen locally, cost some retries and refuse a few records.
+    for seed in range(11, 111):
+        profile: dict[str, Any] = {"seed": seed, "write_permanent_rate": 0.1, "write_transient_rate": 0.1}
+        local = Faults()
+        local.set_profile("workday", FaultProfile(**profile))
+        local.writes["workday/workers"].update(before)
+        attempts = {}
+        for worker_id in ids:
+            outcomes = [local.write_outcome("workday", "workers", worker_id)]
+            while outcomes[-1] == "transient":
+                outcomes.append(local.write_outcome("workday", "workers", worker_id))
+            attempts[worker_id] = outcomes
+        refused = {worker_id for worker_id, outcomes in attempts.items() if outcomes[-1] == "permanent"}
+        if 1 <= len(refused) <= 8 and any(len(outcomes) > 1 for outcomes in attempts.values()):
+            break
     assert 1 <= len(refused) <= 8
     assert any(len(outcomes) > 1 for outcomes in attempts.values()), "the seed should cost some retries"
 
