@@ -1,11 +1,11 @@
 """Fixtures shared by the whole suite, and how `pytest` spreads it over workers (pytest-xdist).
 
-The suite runs on one worker per core (`-n auto` in pyproject's addopts); a run of single files or test ids
-stays in this process. Each worker has its own session fixtures: its own sandbox (data dir and free ports),
-its own migrated Airflow home and its own API server, all under the worker's own temporary directory.
-A module's tests stay on one worker (its module fixtures are built once); `XDIST_GROUPS` keeps tests that
-share one costly fixture or one outside service on one worker. The longest groups are handed out first, so
-that no long test starts last while the other worker idles.
+The suite runs on one worker per core (`-n auto --dist loadscope` in pyproject's addopts); a run of single
+files or test ids stays in this process. Each worker has its own session fixtures: its own sandbox (data
+dir and free ports), its own migrated Airflow home and its own API server, all under the worker's own
+temporary directory. A scope (`scope_of`) runs whole on one worker: a module, so that its module fixtures
+are built once, or one of `SHARED_SCOPES`. The longest scopes are handed out first, so that no long test
+starts last while the other worker idles.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from tests.scripted_http import ScriptedHttpServer
 
-XDIST_GROUPS = {
+SHARED_SCOPES = {
     # One `airflow api-server` (the session fixture `airflow_api`) for every plugin test.
     "tests/plugins/": "airflow_api",
     # Full Celery deployments on the machine's PostgreSQL and Redis: one at a time, so that two never
@@ -30,7 +31,7 @@ XDIST_GROUPS = {
     "tests/deploy/test_celery_real_dags.py": "distributed",
     "tests/airflow/test_bulk_trigger.py::test_the_real_triggerer": "distributed",
 }
-"""Test id prefixes that must share a worker; any other test shares one with the rest of its module."""
+"""Test id prefixes whose tests run on one worker, one after another."""
 
 LONGEST_FIRST = (
     "tests/chaos/test_demo_interrupted.py",
@@ -46,7 +47,25 @@ LONGEST_FIRST = (
     "tests/chaos/test_security.py",
     "tests/airflow/test_bulk_trigger.py",
 )
-"""Groups from the longest down (measured: --durations), handed out first; the rest follow in order."""
+"""Scopes from the longest down (measured with --durations), handed out first; the rest follow in order."""
+
+
+def scope_of(nodeid: str) -> str:
+    """The scope a test runs in: a shared one it belongs to, else its module."""
+    shared = (scope for prefix, scope in SHARED_SCOPES.items() if nodeid.startswith(prefix))
+    return next(shared, nodeid.split("::")[0])
+
+
+class ScopeScheduling(LoadScopeScheduling):
+    """`--dist loadscope` with the scopes of `scope_of` (xdist's own `xdist_group` marks are lost on
+    pytest 9, which no longer reads the test ids they rewrite)."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return scope_of(nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
+    return ScopeScheduling(config, log) if config.getoption("dist") == "loadscope" else None
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -57,14 +76,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    groups: dict[str, str] = {}
-    for item in items:
-        group = next((g for prefix, g in XDIST_GROUPS.items() if item.nodeid.startswith(prefix)), None)
-        group = group or item.nodeid.split("::")[0]
-        groups[item.nodeid] = group
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
+    """Longest scopes first (xdist hands scopes out in collection order with --no-loadscope-reorder)."""
+    rank = {scope: i for i, scope in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(scope_of(item.nodeid), len(rank)))
 
 
 @pytest.fixture
