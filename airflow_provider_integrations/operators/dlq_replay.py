@@ -123,24 +123,28 @@ class DLQReplayOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
         note = f"replayed by {ti.dag_id}/{ti.task_id}/{context['run_id']}"
-        with task_outcomes():
-            store = open_dlq(self.dlq_uri)
-            report = ReplayReport()
-            entries = store.find(self._filter(), limit=int(_blank_to_none(self.limit) or 1000))
-            report.selected = len(entries)
-            groups: dict[SyncSettings, list[DLQEntry]] = defaultdict(list)
-            records: dict[str, Mapping[str, Any]] = {}
-            for entry in entries:
-                payload, reason = _classify(entry)
-                if payload is None or payload.record is None:
-                    report.skipped[reason].append(entry.id)
-                else:
-                    groups[payload.sync].append(entry)
-                    records[entry.id] = payload.record
-            for sync, members in groups.items():
-                self._replay(store, sync, members, records, report, note)
+        with task_outcomes(), open_dlq(self.dlq_uri) as store:
+            report = self._replay_all(store, note)
         log.info("DLQ replay: %s", report.line())
         return report.to_dict()
+
+    def _replay_all(self, store: DLQStore, note: str) -> ReplayReport:
+        """Replay the selected entries, grouped by the sync that wrote them."""
+        report = ReplayReport()
+        entries = store.find(self._filter(), limit=int(_blank_to_none(self.limit) or 1000))
+        report.selected = len(entries)
+        groups: dict[SyncSettings, list[DLQEntry]] = defaultdict(list)
+        records: dict[str, Mapping[str, Any]] = {}
+        for entry in entries:
+            payload, reason = _classify(entry)
+            if payload is None or payload.record is None:
+                report.skipped[reason].append(entry.id)
+            else:
+                groups[payload.sync].append(entry)
+                records[entry.id] = payload.record
+        for sync, members in groups.items():
+            self._replay(store, sync, members, records, report, note)
+        return report
 
     def _filter(self) -> DLQFilter:
         status = _blank_to_none(self.status)

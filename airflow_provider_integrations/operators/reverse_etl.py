@@ -152,7 +152,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
                 destination,
                 warehouse,
                 run_context(context),
-                open_dlq=lambda: open_dlq(self.dlq_uri),
+                open_dlq=lambda: opened.enter_context(open_dlq(self.dlq_uri)),
                 column_types=column_types,
                 options=self.options,
                 summary=summary,
