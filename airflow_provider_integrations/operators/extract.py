@@ -184,36 +184,38 @@ class SaaSToS3Operator(BaseOperator):
         span = CursorSpan()
         changes = CursorSpan()
         extracted_at = datetime.now(UTC)
-        with open_dlq(self.dlq_uri) as dlq:
-            with PartWriter(
+        with (
+            open_dlq(self.dlq_uri) as dlq,
+            PartWriter(
                 stream.schema,
                 upload,
                 batch_id=batch,
                 extracted_at=extracted_at,
                 source_prefix=f"s3://{self.bucket}/{key_prefix}",
                 part_rows=self.part_rows,
-            ) as writer:
-                for record in connector.read(stream.name, window):
-                    deleted = bool(record.get("_deleted") or record.get("IsDeleted"))
-                    try:
-                        values = stream.schema.validate(record, deleted=deleted).values
-                        changed_at = changed_time(record, values, stream.changed_at)
-                    except RecordError as error:
-                        if error.record_key:
-                            rejected_keys.append(error.record_key)
-                        rejected.append(
-                            DLQEntry.create(
-                                system=system,
-                                stream=stream.name,
-                                operation="extract",
-                                error=error,
-                                record_key=error.record_key,
-                                payload=record,
-                                context=runs,
-                            )
+            ) as writer,
+        ):
+            for record in connector.read(stream.name, window):
+                deleted = bool(record.get("_deleted") or record.get("IsDeleted"))
+                try:
+                    values = stream.schema.validate(record, deleted=deleted).values
+                    changed_at = changed_time(record, values, stream.changed_at)
+                except RecordError as error:
+                    if error.record_key:
+                        rejected_keys.append(error.record_key)
+                    rejected.append(
+                        DLQEntry.create(
+                            system=system,
+                            stream=stream.name,
+                            operation="extract",
+                            error=error,
+                            record_key=error.record_key,
+                            payload=record,
+                            context=runs,
                         )
-                        if len(rejected) >= DLQ_FLUSH:
-                            rejected_total += dlq.write(rejected)
+                    )
+                    if len(rejected) >= DLQ_FLUSH:
+                        rejected_total += dlq.write(rejected)
                         rejected = []
                     continue
                 writer.write(values, deleted, changed_at)
@@ -222,7 +224,7 @@ class SaaSToS3Operator(BaseOperator):
                 if stream.cursor:
                     span.add(values[stream.cursor[0]])
             parts = writer.close()
-        rejected_total += dlq.write(rejected)
+            rejected_total += dlq.write(rejected)
         hook.close()
 
         manifest = Manifest(
