@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from airflow_provider_integrations.core.catalog import StreamDescription
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.http import HttpClient
 from airflow_provider_integrations.core.mapping import DestinationDescription
@@ -121,6 +122,16 @@ class Connector(abc.ABC):
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str
     ) -> Iterator[WriteResult]:
         """Send records; yield one result per record, keyed by its `key_field` value."""
+
+    def list_streams(self) -> list[str]:
+        """The source names (objects, tables, record types) this user may read, from the system's own
+        metadata in as few calls as it allows. Discovery then describes the ones the user selects."""
+        raise ConfigError(f"{self.system} cannot list its streams")
+
+    def describe_streams(self, sources: Sequence[str]) -> Iterator[StreamDescription]:
+        """Each of `sources` as the system describes it now, batched where the system allows. A source
+        the user may not read raises the system's access error (a PermanentError naming it)."""
+        raise ConfigError(f"{self.system} cannot describe its streams")
 
     def describe(self, target: str) -> DestinationDescription | None:
         """The fields `target` accepts, for checking a sync's mapping (`core.mapping.validate_mapping`)

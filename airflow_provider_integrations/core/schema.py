@@ -158,11 +158,14 @@ _COERCE: dict[FieldType, Callable[[Any], Any]] = {
 
 @dataclass(frozen=True)
 class Field:
-    """One declared field: its name as the source spells it, its type, whether it may be empty."""
+    """One declared field: its name as the source spells it, its type, whether it may be empty, and
+    (in a discovered catalog) the system's own type name and whether an admin added it."""
 
     name: str
     type: FieldType = FieldType.STRING
     required: bool = False
+    source_type: str = ""
+    custom: bool = False
 
     def __post_init__(self) -> None:
         validate_identifier(self.name, "field name")
