@@ -10,6 +10,8 @@ GET  /__admin/datasets                     streams with their sizes
 PUT  /__admin/datasets/{system}/{stream}   {"size": 100000} regenerates the stream
 POST /__admin/datasets/{system}/{stream}/mutate
                                            {"update": 10, "insert": 5, "delete": 2, "same_timestamp": true}
+POST /__admin/schema/{system}              {"action": "add_field", "object": "Account", "field": ...}
+                                           a schema change as an admin would make it (System.change_schema)
 """
 
 from __future__ import annotations
@@ -99,6 +101,18 @@ def admin_routes(state: EmulatorState, systems: list[System]) -> list[BaseRoute]
         )
         return JSONResponse({k: len(v) for k, v in changed.items()})
 
+    async def change_schema(request: Request) -> JSONResponse:
+        system = request.path_params["system"]
+        if system not in by_name:
+            return bad(f"unknown system {system!r}", 404)
+        body = await request.json()
+        if not isinstance(body, dict):
+            return bad("the body must be a JSON object")
+        try:
+            return JSONResponse(by_name[system].change_schema(body))
+        except ValueError as error:
+            return bad(str(error))
+
     async def written(request: Request) -> JSONResponse:
         system, stream = request.path_params["system"], request.path_params["stream"]
         if system not in by_name:
@@ -115,4 +129,5 @@ def admin_routes(state: EmulatorState, systems: list[System]) -> list[BaseRoute]
         Route("/datasets", datasets),
         Route("/datasets/{system}/{stream}", resize, methods=["PUT"]),
         Route("/datasets/{system}/{stream}/mutate", mutate, methods=["POST"]),
+        Route("/schema/{system}", change_schema, methods=["POST"]),
     ]

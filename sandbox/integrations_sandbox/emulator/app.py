@@ -106,6 +106,13 @@ class System(abc.ABC):
         """Headers every successful answer carries (usage, rate-limit state)."""
         return {}
 
+    def change_schema(self, change: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply one schema change an admin would make in the live system, for drift tests:
+        `{"action": "add_object" | "add_field" | "change_type" | "remove_field", "object": ...,
+        "field": ..., "type": ...}` (each system documents what it takes). Raises ValueError on a bad
+        change; returns what the system now describes for the object."""
+        raise ValueError(f"{self.name} has no schema changes")
+
 
 class FaultLayer:
     """ASGI wrapper in front of one system: counts calls and injects the faults its profile asks for."""
