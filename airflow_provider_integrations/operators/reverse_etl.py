@@ -34,21 +34,9 @@ def destination_asset(conn_id: str, target: str) -> Asset:
 class SnowflakeToSaaSOperator(BaseOperator):
     """Sync a Snowflake model (a table or a query) into a destination object, sending only what changed.
 
-    A state table in Snowflake remembers, per model key, the version last delivered and the
-    destination's id, so unchanged rows cost no API call. `mode` is `upsert` (on `external_id`),
-    `update`, `insert`, `mirror` (upsert, then delete destination records whose key left the model,
-    refused when that is more than `max_delete_share` of what was delivered) or `delete`. Transient
-    per-record failures are retried within the run and otherwise left for the next one; permanent ones go
-    to the DLQ and are not sent again until the row changes or the entry is replayed. `dry_run` reports
-    what would be sent and sends nothing. Rows go in batches of `batch_size`, each sent the way the
-    connector chooses for its size (Salesforce: Collections up to 2,000 records, Bulk API 2.0 above).
-    Returns the run's summary (XCom).
-
-    Rows that cannot be sent are refused one by one into the DLQ with their reason, and the rest are
-    delivered: a NULL key (`NullKey`, named `null-key:<row digest>`), a key the model holds more than
-    once (`DuplicateKey`: every copy, none delivered), a value with no JSON form such as NaN or Infinity
-    (`UnsendableValue`). They are refused again on every run while they stay bad, and sent once fixed;
-    the summary counts them by reason (`rejected_reasons`), a dry run counts what it would refuse.
+    A state table in Snowflake remembers each key's delivered version and destination id; transient
+    failures are resent, permanent ones and bad rows (NULL or duplicated keys, NaN) go to the DLQ with
+    their reason. Returns the run's summary (XCom). The full guide: docs/reverse-etl.md.
 
     :param model: the table, or one SELECT statement, to sync (templated).
     :param key: the model column that identifies a row (unique and not NULL).
@@ -162,7 +150,7 @@ class SnowflakeToSaaSOperator(BaseOperator):
             if batch := run.run():
                 context["ti"].xcom_push(key=PROGRESS_KEY, value=summary.to_dict())
                 log.info(
-                    "sync %s: bulk job %s carries %d records; deferring",
+                    "sync %s: bulk job %s (%d records); deferring",
                     self.spec.target,
                     batch.job_id,
                     batch.records,
