@@ -334,13 +334,3 @@ def parked_failures(state: str, keys: int) -> str:
         f"WHERE {quote(StateColumn.FAILED_HASH)} IS NOT NULL AND {quote(StateColumn.SYNC_KEY)} IN ({marks})"
     )
 
-
-def clear_failed(state: str, keys: Sequence[str]) -> tuple[str, list[str]]:
-    """Forget parked failures of `keys` (a DLQ replay), so the next run sends them again."""
-    if not keys:
-        raise ConfigError("clear_failed needs keys")
-    marks = ", ".join(["%s"] * len(keys))
-    return (
-        f'UPDATE {quote(state)} SET "FAILED_HASH" = NULL WHERE "SYNC_KEY" IN ({marks})',
-        list(keys),
-    )
