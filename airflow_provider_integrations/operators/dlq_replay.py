@@ -19,6 +19,7 @@ from airflow_provider_integrations.core.reverse_etl.dead_letter import (
     OPERATION_PREFIX,
     DeadLetterPayload,
     ErrorClass,
+    PayloadKind,
     SyncSettings,
 )
 from airflow_provider_integrations.core.reverse_etl.delivery import deliver
@@ -39,6 +40,8 @@ REASONS = {
     "rerun_task": "a failed task, not a record: clear the task in Airflow to run it again",
     "no_destination_id": "the key was never synced, so there is no destination record to update or delete",
     "resent_by_sync": "a failed deletion: every run of the sync sends it again until it succeeds",
+    "fix_in_model": "a model row refused before sending (NULL or duplicated key, unsendable value): fix it "
+    "in the model; the next sync sends it",
     "malformed": "the entry lacks the record, its key or the sync settings",
     "unknown_operation": "no replay is known for this operation",
 }
@@ -86,8 +89,8 @@ class DLQReplayOperator(BaseOperator):
     An entry is `superseded` (marked `resolved`, nothing sent) when a newer dead letter exists for its
     key or the state no longer holds a parked failure for it: a later sync dealt with the key, and
     sending the older record would overwrite newer data. Entries that are not replayed (schema
-    rejections at extract: fix the source; task failures: clear the task; failed deletions: every
-    sync run sends them again) are reported with the reason and left as they are. Returns the entry
+    rejections at extract: fix the source; model rows refused before sending: fix the model; task
+    failures: clear the task; failed deletions: every sync run sends them again) are reported with the reason and left as they are. Returns the entry
     ids by outcome and the reasons (XCom); payloads are never logged.
     """
 
@@ -218,6 +221,8 @@ def _classify(entry: DLQEntry) -> tuple[DeadLetterPayload | None, str]:
     if entry.error_class == ErrorClass.DESTINATION_UNKNOWN:
         return None, "no_destination_id"
     payload = DeadLetterPayload.from_dict(entry.payload)
+    if payload is not None and payload.kind is PayloadKind.ROW:
+        return None, "fix_in_model"
     if not entry.record_key or payload is None or payload.record is None:
         return None, "malformed"
     if payload.sync.operation == "delete":

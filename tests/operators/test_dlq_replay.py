@@ -158,7 +158,10 @@ def test_entries_that_cannot_be_replayed_are_reported_and_left_alone(tmp_path: P
                                payload={"record": {"External_Id__c": "k1"}, "sync": sync})  # fmt: skip
     no_record = DLQEntry.create(system="salesforce", stream="Account", operation="reverse_etl.upsert",
                                 error=("E", "x"), record_key="k2", payload={"sync": sync})  # fmt: skip
-    store.write([rejected, failed_task, deletion, no_record])
+    refused_row = DLQEntry.create(system="salesforce", stream="Account", operation="reverse_etl.upsert",
+                                  error=("NullKey", "the key is NULL"), record_key="null-key:ab12",
+                                  payload={"row": {"HEALTH_SCORE": 3}, "sync": sync})  # fmt: skip
+    store.write([rejected, failed_task, deletion, no_record, refused_row])
 
     report = replay(tmp_path)
     assert report["skipped"] == {
@@ -166,7 +169,9 @@ def test_entries_that_cannot_be_replayed_are_reported_and_left_alone(tmp_path: P
         "rerun_task": [failed_task.id],
         "resent_by_sync": [deletion.id],
         "malformed": [no_record.id],
+        "fix_in_model": [refused_row.id],
     }
+    assert "fix it in the model" in report["skip_reasons"]["fix_in_model"]
     assert "fix it in the source" in report["skip_reasons"]["fix_at_source"]
     assert "clear the task" in report["skip_reasons"]["rerun_task"]
     assert report["replayed"] == report["failed_again"] == []
