@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote_plus
 
 from airflow_provider_integrations.connectors.base import Connector, Stream, WriteResult
 from airflow_provider_integrations.connectors.salesforce_api import (
@@ -16,9 +17,15 @@ from airflow_provider_integrations.connectors.salesforce_api import (
 )
 from airflow_provider_integrations.connectors.salesforce_bulk import BulkQuery, BulkWriter
 from airflow_provider_integrations.connectors.salesforce_describe import describe_sobject
+from airflow_provider_integrations.connectors.salesforce_discovery import (
+    check_read_api,
+    describe_sobjects,
+    list_sobjects,
+)
 from airflow_provider_integrations.connectors.salesforce_lookup import lookup
 from airflow_provider_integrations.connectors.salesforce_writes import CollectionsWriter
-from airflow_provider_integrations.core.errors import PaginationError, PermanentError
+from airflow_provider_integrations.core.catalog import StreamDescription
+from airflow_provider_integrations.core.errors import ConfigError, PaginationError, PermanentError
 from airflow_provider_integrations.core.http import HttpClient
 from airflow_provider_integrations.core.mapping import DestinationDescription
 from airflow_provider_integrations.core.pagination import NextUrlPaginator, Page, Paginator
@@ -28,6 +35,9 @@ from airflow_provider_integrations.core.watermark import Window, parse_timestamp
 
 log = logging.getLogger(__name__)
 WRITE_CHUNK = 10_000
+MAX_QUERY_URL = 12_000
+"""Longest REST query URL sent (bytes, path and `q` encoded). Salesforce takes 16,384 bytes of URI and
+headers together; a wider field list goes to Bulk API 2.0, whose query travels in the request body."""
 
 
 class SalesforceConnector(Connector):
@@ -37,6 +47,10 @@ class SalesforceConnector(Connector):
     (`nextRecordsUrl`), above it through a Bulk API 2.0 query job whose CSV is streamed page by page.
     Incremental reads order by (cursor timestamp, Id); an expired query locator resumes after the last
     record read. Streams with `deletes: true` use `queryAll` so deleted records arrive with IsDeleted.
+    A stream with the option `read_api: rest` (objects Bulk API cannot query) is read through REST
+    whatever its size; a field list too long for a REST query URL is read through Bulk API 2.0.
+
+    `list_streams` and `describe_streams` discover the org's objects (`salesforce_discovery`).
     """
 
     system = "salesforce"
@@ -69,6 +83,15 @@ class SalesforceConnector(Connector):
         describe = self.client.get_json(f"{self.api}/sobjects/{obj}/describe")
         usage = f"; API usage {self.guard.used}/{self.guard.limit}" if self.guard and self.guard.limit else ""
         return f"reached Salesforce: {describe['name']} has {len(describe['fields'])} fields{usage}"
+
+    def list_streams(self) -> list[str]:
+        """The objects this user may replicate, from one describeGlobal call."""
+        return list_sobjects(self.client, self.api)
+
+    def describe_streams(self, sources: Sequence[str]) -> Iterator[StreamDescription]:
+        """Each of `sources` described, 25 to a Composite Batch call. Objects Salesforce would not
+        describe (INSUFFICIENT_ACCESS, ...) raise one `DescribeFailed` naming each, after the others."""
+        return describe_sobjects(self.client, self.api, sources)
 
     def describe(self, target: str) -> DestinationDescription:
         """The sObject's describe (fields, types, createable/updateable, external ids), fetched once per
@@ -125,19 +148,25 @@ class SalesforceConnector(Connector):
     def read(self, stream: str, window: Window | None = None) -> Iterator[dict[str, Any]]:
         spec = self.stream(stream)
         soql = self.soql(spec, window)
+        rest_only = check_read_api(stream, spec.options) == "rest"
+        if len(f"{self.api}/queryAll?q={quote_plus(soql)}") > MAX_QUERY_URL:
+            if rest_only:
+                raise ConfigError(
+                    f"salesforce {stream}: its {len(spec.schema.names)} fields make a query too long for a "
+                    f"REST URL, and Bulk API cannot query {spec.source}; declare fewer fields",
+                    system=self.system,
+                )
+            log.info("salesforce %s: %d fields, reading through Bulk API 2.0", stream, len(spec.schema.names))
+            yield from self._bulk_records(soql, spec.deletes)
+            return
         # The first REST page reports the query's totalSize, so no COUNT() call precedes it; above the
         # threshold that page goes unused (one call, as the count was).
         first = self._query_page(soql, spec.deletes)
         expected = int(first["totalSize"])
-        if expected > self.settings.bulk_threshold:
+        if expected > self.settings.bulk_threshold and not rest_only:
             del first  # a page of records this frame would otherwise hold for the whole read
-            self.last_read_api = "bulk"
             log.info("salesforce %s: %d records, reading through Bulk API 2.0", stream, expected)
-            for record in BulkQuery(self.client, self.api).records(soql, spec.deletes):
-                # CSV's "false" is truthy; the extract tells deletes by IsDeleted, a boolean as in REST.
-                if "IsDeleted" in record:
-                    record["IsDeleted"] = record["IsDeleted"] == "true"
-                yield record
+            yield from self._bulk_records(soql, spec.deletes)
             return
         self.last_read_api = "rest"
         pages = self._rest_pages(spec, window, Page(records=first["records"], body=first))
@@ -146,6 +175,14 @@ class SalesforceConnector(Connector):
             yield {k: v for k, v in row.items() if k != "attributes"}
         assert pages.query is not None  # a finished read has run at least one query
         self._check_count(spec, window, pages.query.paginator)
+
+    def _bulk_records(self, soql: str, include_deleted: bool) -> Iterator[dict[str, Any]]:
+        self.last_read_api = "bulk"
+        for record in BulkQuery(self.client, self.api).records(soql, include_deleted):
+            # CSV's "false" is truthy; the extract tells deletes by IsDeleted, a boolean as in REST.
+            if "IsDeleted" in record:
+                record["IsDeleted"] = record["IsDeleted"] == "true"
+            yield record
 
     def _rest_pages(
         self, stream: Stream, window: Window | None, first: Page
