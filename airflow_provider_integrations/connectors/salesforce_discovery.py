@@ -157,21 +157,24 @@ def list_sobjects(client: HttpClient, api: str) -> list[str]:
 def describe_sobjects(client: HttpClient, api: str, sources: Sequence[str]) -> Iterator[StreamDescription]:
     """A description of each of `sources`, described 25 to a Composite Batch call, in their order.
 
-    Every name is checked before any call (a bad one is a ConfigError naming it). Objects Salesforce
-    would not describe raise one :class:`DescribeFailed` after the others are yielded."""
-    version = api.rstrip("/").rsplit("/", 1)[-1]
+    Every name is checked here, before any call (a bad one is a ConfigError naming it). Objects
+    Salesforce would not describe raise one :class:`DescribeFailed` after the others are yielded."""
     segments = {
         name: name_segment(name, "Salesforce object name", SALESFORCE_NAME, system=SYSTEM) for name in sources
     }
+    return _described(client, api, segments)
+
+
+def _described(client: HttpClient, api: str, segments: Mapping[str, str]) -> Iterator[StreamDescription]:
+    version = api.rstrip("/").rsplit("/", 1)[-1]
     failures: dict[str, PermanentError | TransientError] = {}
-    pending = list(dict.fromkeys(sources))
+    pending = list(segments)
     for round_ in range(1, BATCH_ROUNDS + 1):
         retry: list[str] = []
         for start in range(0, len(pending), BATCH_SUBREQUESTS):
             chunk = pending[start : start + BATCH_SUBREQUESTS]
-            for name, result in zip(
-                chunk, _batch(client, api, version, [segments[n] for n in chunk]), strict=True
-            ):
+            results = _batch(client, api, version, [segments[n] for n in chunk])
+            for name, result in zip(chunk, results, strict=True):
                 if isinstance(result, TransientError) and round_ < BATCH_ROUNDS:
                     retry.append(name)
                 elif isinstance(result, PermanentError | TransientError):
