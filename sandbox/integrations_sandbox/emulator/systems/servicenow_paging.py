@@ -14,7 +14,9 @@ from integrations_sandbox.emulator.systems.servicenow_query import (
     predicate,
     sort_key,
 )
-from integrations_sandbox.emulator.systems.servicenow_tables import DATETIME_FIELDS
+
+DATETIME_FIELDS = {"sys_created_on", "sys_updated_on"}
+DISPLAY_MODES = {"true", "false", "all"}
 
 FAST_ORDERS = {"sys_id": "index", "number": "index", "sys_updated_on": "updated", "sys_created_on": "created"}
 
@@ -41,10 +43,20 @@ def fast_order(order_by: list[tuple[str, bool]]) -> tuple[str, bool] | None:
     return kind, descending
 
 
+def display_mode(request: Request) -> str:
+    """`sysparm_display_value`: true, false (the default) or all; anything else reads as false."""
+    mode = request.query_params.get("sysparm_display_value", "false").lower()
+    return mode if mode in DISPLAY_MODES else "false"
+
+
 def listed_page(
-    request: Request, rows: list[dict[str, Any]], limit: int, offset: int
+    request: Request, rows: list[dict[str, Any]], limit: int, offset: int, *, no_rows_if_invalid: bool
 ) -> tuple[int, list[dict[str, Any]]]:
-    query = parse(request.query_params.get("sysparm_query", ""), None, DATETIME_FIELDS)
+    """A page of an in-memory table whose rows all carry the same fields."""
+    known = set(rows[0]) if rows else None
+    query = parse(request.query_params.get("sysparm_query", ""), known, DATETIME_FIELDS)
+    if query.invalid and no_rows_if_invalid:
+        return 0, []
     test = predicate(query.groups)
     matches = [r for r in rows if test is None or test(r)]
     for name, descending in reversed(query.order_by):
@@ -57,6 +69,24 @@ def select(request: Request, records: list[dict[str, Any]]) -> list[dict[str, An
     if not fields:
         return records
     return [{name: record[name] for name in fields if name in record} for record in records]
+
+
+def listed_display(record: dict[str, Any], mode: str) -> dict[str, Any]:
+    """Display values of an in-memory table's record: references show their value, other fields as stored."""
+    if mode == "false":
+        return record
+    shown: dict[str, Any] = {}
+    for name, value in record.items():
+        raw = value.get("value") if isinstance(value, dict) else value
+        if mode == "all":
+            shown[name] = {
+                "display_value": raw,
+                "value": raw,
+                **({"link": value["link"]} if isinstance(value, dict) else {}),
+            }
+        else:
+            shown[name] = {"display_value": raw, "link": value["link"]} if isinstance(value, dict) else raw
+    return shown
 
 
 def paging_headers(request: Request, total: int, limit: int, offset: int) -> dict[str, str]:

@@ -5,6 +5,10 @@ condition introduced by `^OR` is an alternative of the one before it; `ORDERBY<f
 `ORDERBYDESC<field>` anywhere; `^EQ` ends the query. A condition is `<field><operator><value>`; a literal
 `^` in a value is written `^^`. Datetimes are `YYYY-MM-DD HH:MM:SS` (UTC) or
 `javascript:gs.dateGenerate('YYYY-MM-DD','HH:MM:SS')`.
+
+A condition or ORDERBY naming a field the table does not have is dropped, as the Table API documents
+("if part of a query is invalid, such as an invalid field name, the instance ignores the invalid part");
+`Query.invalid` lists them, so an instance with `glide.invalid_query.returns_no_rows` can answer no rows.
 """
 
 from __future__ import annotations
@@ -49,13 +53,15 @@ class Query:
 
     groups: list[list[Clause]] = field(default_factory=lambda: [[]])
     order_by: list[tuple[str, bool]] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
 
     def fields(self) -> set[str]:
         return {c.field for group in self.groups for clause in group for c in clause}
 
 
 def parse(text: str, known_fields: Collection[str] | None, datetime_fields: Collection[str]) -> Query:
-    """Parse an encoded query; unknown fields, operators and date forms are errors, not ignored.
+    """Parse an encoded query; unknown operators and date forms are errors, unknown fields are dropped
+    (and listed in `invalid`).
 
     `known_fields` None accepts any field name (tables whose records have free-form fields).
     """
@@ -69,31 +75,38 @@ def parse(text: str, known_fields: Collection[str] | None, datetime_fields: Coll
             if token.startswith("ORDERBY"):
                 descending = token.startswith("ORDERBYDESC")
                 name = token[len("ORDERBYDESC") if descending else len("ORDERBY") :]
-                _check_field(name, known_fields)
-                query.order_by.append((name, descending))
+                if _known(name, known_fields, query):
+                    query.order_by.append((name, descending))
             elif token.startswith("OR") and not _FIELD.match(token):
                 if not group:
                     raise QueryError(f"^OR without a condition before it: {token!r}")
-                group[-1].append(_condition(token[2:], known_fields, datetime_fields))
+                alternative = _condition(token[2:], known_fields, datetime_fields, query)
+                if alternative is not None:
+                    group[-1].append(alternative)
             else:
-                group.append([_condition(token, known_fields, datetime_fields)])
+                condition = _condition(token, known_fields, datetime_fields, query)
+                if condition is not None:
+                    group.append([condition])
         query.groups.append(group)
     return query
 
 
-def _check_field(name: str, known_fields: Collection[str] | None) -> None:
-    if known_fields is not None and name not in known_fields:
-        raise QueryError(f"Invalid field {name!r} in query")
+def _known(name: str, known_fields: Collection[str] | None, query: Query) -> bool:
+    if known_fields is None or name in known_fields:
+        return True
+    query.invalid.append(name)
+    return False
 
 
 def _condition(
-    token: str, known_fields: Collection[str] | None, datetime_fields: Collection[str]
-) -> Condition:
+    token: str, known_fields: Collection[str] | None, datetime_fields: Collection[str], query: Query
+) -> Condition | None:
     match = _FIELD.match(token)
     if match is None:
         raise QueryError(f"Invalid condition {token!r}")
     name, rest = match.group(), token[match.end() :]
-    _check_field(name, known_fields)
+    if not _known(name, known_fields, query):
+        return None
     operator = next((op for op in OPERATORS if rest.startswith(op)), None)
     if operator is None:
         raise QueryError(f"Invalid operator in condition {token!r}")
