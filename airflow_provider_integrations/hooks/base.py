@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_integrations.connection_secrets import protect_connection
 from airflow_provider_integrations.connection_types import ConnectionType
 from airflow_provider_integrations.connectors.base import Connector, Stream, load_catalog
+from airflow_provider_integrations.core.catalog_file import read as read_catalog
 from airflow_provider_integrations.core.errors import ConfigError, IntegrationError
 from airflow_provider_integrations.core.http import RetryPolicy
 
@@ -40,11 +42,18 @@ class ConnectorHook(BaseHook):
         cls.default_conn_name = f"{cls.connection_type.system}_default"
 
     def __init__(
-        self, conn_id: str | None = None, streams: Mapping[str, Mapping[str, Any]] | None = None
+        self,
+        conn_id: str | None = None,
+        streams: Mapping[str, Mapping[str, Any]] | None = None,
+        catalog_file: str | os.PathLike[str] | None = None,
     ) -> None:
+        """`catalog_file`: a catalog discovered with `catalog discover` (docs/catalogs.md), whose streams
+        replace the catalog shipped for the system; the connection's extra `streams`, then `streams`, are
+        declared on top of either."""
         super().__init__()
         self.conn_id = conn_id or self.default_conn_name
         self._extra_streams = streams
+        self.catalog_file = catalog_file
         self._connector: Connector | None = None
 
     def get_conn(self) -> Connector:
@@ -87,7 +96,18 @@ class ConnectorHook(BaseHook):
                 raise ConfigError(
                     f"connection {self.conn_id!r}: extra 'streams' is not valid JSON: {error}"
                 ) from None
-        return load_catalog(self.catalog, {**declared, **(self._extra_streams or {})})
+        overrides = {**declared, **(self._extra_streams or {})}
+        if self.catalog_file is None:
+            return load_catalog(self.catalog, overrides)
+        discovered = read_catalog(self.catalog_file)
+        system = self.connection_type.system
+        if discovered.system != system:
+            raise ConfigError(
+                f"catalog {discovered.path} describes {discovered.system}, but connection "
+                f"{self.conn_id!r} is {system}"
+            )
+        built = {name: Stream.from_config(name, config) for name, config in overrides.items()}
+        return {**discovered.streams, **built}
 
     def http_options(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {}
