@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_integrations.cli import main
 from airflow_provider_integrations.core import catalog_file
+from airflow_provider_integrations.core.errors import ConfigError
 from tests.connectors.conftest import Admin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,3 +149,25 @@ def schema_change(admin: Admin, change: dict[str, Any], undo: dict[str, Any]) ->
         yield
     finally:
         admin.client.post(f"{admin.url}/schema/salesforce", json=undo).raise_for_status()
+
+
+def test_a_hook_takes_its_streams_from_a_discovered_catalog(salesforce_catalog: Path) -> None:
+    from airflow_provider_integrations.hooks.registry import hook_for
+
+    hook = hook_for("sandbox_salesforce", catalog_file=salesforce_catalog)
+    try:
+        connector = hook.get_conn()
+        assert set(connector.streams) == set(catalog_file.read(salesforce_catalog).names)
+        shipment = connector.stream("Shipment__c")
+        records = [
+            shipment.schema.validate(r).values
+            for r, _ in zip(connector.read("Shipment__c"), range(5), strict=False)
+        ]
+    finally:
+        hook.close()
+    assert len(records) == 5 and set(records[0]) == set(shipment.schema.names)
+    assert "Tracking_Url__c" in shipment.schema.names
+
+    refused = hook_for("sandbox_stripe", catalog_file=salesforce_catalog)
+    with pytest.raises(ConfigError, match="describes salesforce, but connection 'sandbox_stripe' is stripe"):
+        refused.get_conn()
