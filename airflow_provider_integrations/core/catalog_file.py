@@ -222,7 +222,7 @@ def select(
 
 def expand(names: Sequence[str], pattern: str, *, where: str) -> list[str]:
     """The `names` one pattern names or matches, in their order; none is a :class:`ConfigError`."""
-    if not _GLOB & set(pattern):
+    if not is_glob(pattern):
         if pattern in names:
             return [pattern]
         raise ConfigError(f"{where} has no stream {pattern!r}{_closest(pattern, names)}")
@@ -233,6 +233,11 @@ def expand(names: Sequence[str], pattern: str, *, where: str) -> list[str]:
             "(patterns are case-sensitive)"
         )
     return matched
+
+
+def is_glob(pattern: str) -> bool:
+    """Whether `pattern` is a glob (`*`, `?`, `[...]`) rather than one stream's name."""
+    return bool(_GLOB & set(pattern))
 
 
 def matching(names: Iterable[str], include: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
