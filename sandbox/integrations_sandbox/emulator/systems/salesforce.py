@@ -26,7 +26,7 @@ simple-salesforce keeps only the host of an `instance_url`, so point it at this 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 from starlette.requests import Request
@@ -35,6 +35,9 @@ from starlette.routing import BaseRoute, Route
 
 from integrations_sandbox.emulator.app import EmulatorState, System
 from integrations_sandbox.emulator.systems import salesforce_bulk as bulk
+from integrations_sandbox.emulator.systems import salesforce_catalog as catalog
+from integrations_sandbox.emulator.systems import salesforce_composite as composite
+from integrations_sandbox.emulator.systems import salesforce_drift as drift
 from integrations_sandbox.emulator.systems import salesforce_rest as rest
 from integrations_sandbox.emulator.systems.salesforce_auth import (
     CLIENT_ID,
@@ -57,7 +60,9 @@ from integrations_sandbox.emulator.systems.salesforce_schema import (
     DEFAULT_SIZES,
     OBJECTS,
     Renderer,
+    RowValues,
     SObject,
+    id_number,
     to_id18,
 )
 from integrations_sandbox.emulator.systems.salesforce_soql import Query
@@ -86,12 +91,14 @@ class Salesforce(System):
     """The Salesforce emulator (see the module docstring for what it serves)."""
 
     name = "salesforce"
+    api_version = API_VERSION
     serves_root = True
     default_sizes = DEFAULT_SIZES
     default_size = 5_000
 
     def __init__(self, state: EmulatorState) -> None:
         super().__init__(state)
+        catalog.reset()
         self.sessions = Sessions()
         self.writer = Writer(lambda obj: state.written_records(self.name, obj), self.dataset, state.faults)
         self.cursors = rest.Cursors()
@@ -129,7 +136,16 @@ class Salesforce(System):
             self.state.seed,
             (lambda index: faults.is_poison(name, obj.name, index)) if poisoned else None,
             lambda other: self.dataset(other).base_size,
+            self._related,
         )
+
+    def _related(self, target: SObject, record_id: str) -> RowValues | None:
+        index = id_number(record_id, target.key_prefix)
+        row = None if index is None else self.dataset(target.name).row(index)
+        return None if row is None else RowValues(self.renderer(target), row)
+
+    def change_schema(self, change: Mapping[str, Any]) -> dict[str, Any]:
+        return drift.apply(self, change)
 
     def scan(self, query: Query, include_deleted: bool) -> Scan:
         obj = query.obj
@@ -188,6 +204,7 @@ class Salesforce(System):
             on(sobjects, "GET POST", rest.sobject_info),
             on(rf"{sobjects}/(?P<record_id>[A-Za-z0-9]{{15,18}})", "GET PATCH DELETE", rest.record),
             on(rf"{sobjects}/(?P<field_name>{_NAME})/(?P<value>[^/]+)", "GET PATCH", rest.by_external_id),
+            on(rf"{_V}/composite/batch", "POST", composite.batch),
             on(rf"{_V}/composite/sobjects", "POST PATCH DELETE", rest.collections),
             on(rf"{_V}/composite/sobjects/(?P<sobject>{_NAME})/(?P<field_name>{_NAME})", "PATCH",
                rest.collections_upsert),
@@ -203,7 +220,11 @@ class Salesforce(System):
         ]  # fmt: skip
 
     async def dispatch(self, request: Request) -> Response:
-        path = request.path_params.get("path", "").strip("/")
+        return await self.serve(request, request.path_params.get("path", "").strip("/"), check_session=True)
+
+    async def serve(self, request: Request, path: str, check_session: bool) -> Response:
+        """Answer `request` as the route for `path` does (composite subrequests come in with the
+        session of the request that carries them)."""
         allowed: list[str] = []
         for pattern, methods, handler, public in self._table:
             match = pattern.fullmatch(path)
@@ -212,7 +233,7 @@ class Salesforce(System):
             if request.method not in methods and not (request.method == "HEAD" and "GET" in methods):
                 allowed.extend(methods)
                 continue
-            if not public:
+            if check_session and not public:
                 token = bearer_token(request)
                 if token is None or not self.sessions.valid(token):
                     return self.error(401, "INVALID_SESSION_ID", "Session expired or invalid")

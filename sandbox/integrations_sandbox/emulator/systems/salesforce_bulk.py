@@ -31,8 +31,10 @@ from starlette.responses import Response, StreamingResponse
 
 from integrations_sandbox.emulator.data import Row
 from integrations_sandbox.emulator.systems.salesforce_auth import USER_ID
+from integrations_sandbox.emulator.systems.salesforce_rest import refused
 from integrations_sandbox.emulator.systems.salesforce_scan import Key, Scan
 from integrations_sandbox.emulator.systems.salesforce_schema import (
+    COMPOUND_TYPES,
     RowValues,
     csv_value,
     find_object,
@@ -234,6 +236,14 @@ async def create_query_job(sf: Salesforce, request: Request, version: str) -> Re
         return errors(400, error.code, error.message)
     if parsed.count is not None:
         return errors(400, "API_ERROR", "Aggregate queries are not supported by Bulk API 2.0")
+    refusal = refused(parsed.obj)
+    if refusal is not None:
+        return refusal
+    if not parsed.obj.bulk_queryable:
+        return errors(400, "INVALIDENTITY", f"Entity '{parsed.obj.name}' is not supported by the Bulk API.")
+    compound = [n for n in parsed.fields if getattr(parsed.obj.field(n), "type", "") in COMPOUND_TYPES]
+    if compound:
+        return errors(400, "API_ERROR", "Selecting compound data not supported in Bulk Query")
     job = QueryJob(sf.bulk.new_id(), operation, parsed.obj.name, version, *formats, state="UploadComplete",
                    closed_at=time.monotonic(), query=parsed)  # fmt: skip
     sf.bulk.add(job)
@@ -328,7 +338,7 @@ def _csv_chunks(sf: Salesforce, job: QueryJob, rows: Iterator[Row]) -> Iterator[
     obj = job.query.obj
     renderer = sf.renderer(obj)
     delimiter, newline = DELIMITERS[job.delimiter], LINE_ENDINGS[job.line_ending]
-    getters = [obj.getters[name] for name in job.query.fields]
+    getters = [obj.getter(name) for name in job.query.fields]
     yield (delimiter.join(_quote(n) for n in job.query.fields) + newline).encode()
     while True:
         lines = []

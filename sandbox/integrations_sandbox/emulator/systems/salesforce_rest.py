@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from integrations_sandbox.emulator.data import Row
+from integrations_sandbox.emulator.systems.salesforce_describe import child_relationship
 from integrations_sandbox.emulator.systems.salesforce_scan import Key, Scan
 from integrations_sandbox.emulator.systems.salesforce_schema import (
     OBJECTS,
@@ -115,6 +116,9 @@ async def query(sf: Salesforce, request: Request, version: str, endpoint: str) -
     include_deleted = endpoint.lower() == "queryall"
     try:
         parsed = parse(request.query_params.get("q", ""))
+        refusal = refused(parsed.obj)
+        if refusal is not None:
+            return refusal
         if parsed.count is not None:
             return _count_response(sf, parsed, include_deleted)
         scan = sf.scan(parsed, include_deleted)
@@ -268,9 +272,30 @@ async def global_describe(sf: Salesforce, request: Request, version: str) -> Res
         {
             "encoding": "UTF-8",
             "maxBatchSize": MAX_COLLECTION,
-            "sobjects": [o.summary(version) for o in OBJECTS.values()],
+            "sobjects": [OBJECTS[name].summary(version) for name in sorted(OBJECTS)],
         }
     )
+
+
+def refused(obj: SObject, operation: str = "query") -> Response | None:
+    """The error Salesforce answers when the user may not read `obj`, or the object does not support
+    `operation`; None when it may go on."""
+    if obj.access_denied:
+        return errors(403, "INSUFFICIENT_ACCESS", f"insufficient access rights on object {obj.name}")
+    if operation == "query" and not obj.flag("queryable"):
+        return errors(400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support query")
+    return None
+
+
+def children_of(obj: SObject) -> list[dict[str, Any]]:
+    """The lookups of every object that point at `obj`, as its describe's childRelationships."""
+    return [
+        child_relationship(child, spec)
+        for name in sorted(OBJECTS)
+        for child in (OBJECTS[name],)
+        for spec in child.fields
+        if spec.type == "reference" and obj.name in spec.reference_to
+    ]
 
 
 def unknown_object(name: str) -> Response:
@@ -281,7 +306,9 @@ def unknown_object(name: str) -> Response:
 
 async def describe(sf: Salesforce, request: Request, version: str, sobject: str) -> Response:
     obj = find_object(sobject)
-    return unknown_object(sobject) if obj is None else json_response(obj.describe(version))
+    if obj is None:
+        return unknown_object(sobject)
+    return refused(obj, "describe") or json_response(obj.describe(version, children_of(obj)))
 
 
 async def sobject_info(sf: Salesforce, request: Request, version: str, sobject: str) -> Response:

@@ -16,6 +16,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from integrations_sandbox.emulator.data import Row
+from integrations_sandbox.emulator.systems.salesforce_describe import (
+    field_describe,
+    object_describe,
+    object_summary,
+)
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -140,55 +145,41 @@ class Field:
     picklist: tuple[str, ...] = ()
     custom: bool = False
     formula: str | None = None  # a formula field: calculated, never createable or updateable
+    relationship: str | None = None  # a reference's relationship name when it is not the derived one
+    compound: str | None = None  # the compound field (BillingAddress) this component belongs to
+    precision: int | None = None
+    scale: int | None = None
+    extra_type: str | None = None  # extraTypeInfo: plaintextarea, richtextarea, personname, ...
+    filterable: bool | None = None  # None: what the type allows
+    defaulted: bool = False  # defaultedOnCreate beyond the system fields
+    auto_number: bool = False
+    deprecated: bool = False
 
     @property
     def soap_type(self) -> str:
-        return _SOAP_TYPES[self.type]
+        return SOAP_TYPES[self.type]
+
+    @property
+    def relationship_name(self) -> str | None:
+        if self.type != "reference":
+            return None
+        if self.relationship is not None:
+            return self.relationship
+        return self.name[:-3] + "__r" if self.name.endswith("__c") else self.name.removesuffix("Id")
 
     def describe(self) -> dict[str, Any]:
-        numeric = self.type in ("currency", "double", "percent")
-        return {
-            "name": self.name,
-            "label": self.label,
-            "type": self.type,
-            "soapType": self.soap_type,
-            "length": self.length,
-            "byteLength": self.length * 3,
-            "precision": 18 if numeric else 0,
-            "scale": 2 if numeric else 0,
-            "digits": 9 if self.type == "int" else 0,
-            "nillable": self.nillable,
-            "createable": self.createable,
-            "updateable": self.updateable,
-            "externalId": self.external_id,
-            "unique": self.unique,
-            "idLookup": self.type == "id" or self.external_id,
-            "nameField": self.name == "Name",
-            "custom": self.custom,
-            "calculated": self.formula is not None,
-            "calculatedFormula": self.formula,
-            "autoNumber": False,
-            "caseSensitive": False,
-            "defaultedOnCreate": self.type in ("id", "boolean") or self.name in _AUDIT_FIELDS,
-            "filterable": True,
-            "sortable": self.type != "textarea",
-            "groupable": self.type not in ("currency", "double", "percent", "datetime"),
-            "aggregatable": True,
-            "picklistValues": [
-                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
-                for v in self.picklist
-            ],
-            "referenceTo": list(self.reference_to),
-            "relationshipName": self.name[:-2] if self.type == "reference" else None,
-        }
+        return field_describe(self)
 
 
-_SOAP_TYPES = {
+SOAP_TYPES = {
     "id": "tns:ID",
     "reference": "tns:ID",
     "boolean": "xsd:boolean",
     "string": "xsd:string",
     "picklist": "xsd:string",
+    "multipicklist": "xsd:string",
+    "combobox": "xsd:string",
+    "encryptedstring": "xsd:string",
     "phone": "xsd:string",
     "url": "xsd:string",
     "email": "xsd:string",
@@ -197,12 +188,22 @@ _SOAP_TYPES = {
     "double": "xsd:double",
     "percent": "xsd:double",
     "int": "xsd:int",
+    "long": "xsd:long",
     "date": "xsd:date",
     "datetime": "xsd:dateTime",
+    "time": "xsd:time",
+    "base64": "xsd:base64Binary",
+    "address": "urn:address",
+    "location": "urn:location",
+    "anyType": "xsd:anyType",
 }
 _AUDIT_FIELDS = ("CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted")
-NUMBER_TYPES = ("currency", "double", "percent", "int")
-TEXT_TYPES = ("string", "picklist", "phone", "url", "email", "textarea")
+NUMBER_TYPES = ("currency", "double", "percent", "int", "long")
+TEXT_TYPES = (
+    "string", "picklist", "multipicklist", "combobox", "encryptedstring", "phone", "url", "email", "textarea",
+    "time",
+)  # fmt: skip
+COMPOUND_TYPES = ("address", "location")
 
 
 class RowValues:
@@ -242,7 +243,7 @@ class RowValues:
         return self._poison
 
     def get(self, name: str) -> Any:
-        return self.renderer.obj.getters[name](self)
+        return self.renderer.obj.getter(name)(self)
 
 
 Getter = Callable[[RowValues], Any]
@@ -250,7 +251,7 @@ Getter = Callable[[RowValues], Any]
 
 @dataclass(frozen=True)
 class SObject:
-    """An object type: its fields and how its records are rendered."""
+    """An object type: its fields, how its records are rendered and what describeGlobal says of it."""
 
     name: str
     label_plural: str
@@ -258,12 +259,32 @@ class SObject:
     external_prefix: str
     fields: tuple[Field, ...]
     getters: dict[str, Getter] = field(repr=False)
+    label: str = ""
+    custom: bool = False
+    flags: tuple[tuple[str, bool], ...] = ()  # describeGlobal flags that differ from a plain object
+    record_types: tuple[str, ...] = ()  # record type names besides the master one
+    bulk_queryable: bool = True  # on Salesforce's list of objects Bulk API 2.0 cannot query: False
+    access_denied: bool = False  # the integration user lacks read access (INSUFFICIENT_ACCESS)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_lower", {f.name.lower(): f for f in self.fields})
+        if not self.label:
+            object.__setattr__(self, "label", self.name.removesuffix("__c").replace("_", " "))
+
+    def flag(self, name: str) -> bool:
+        return dict(self.flags).get(name, True)
 
     def field(self, name: str) -> Field | None:
+        """A field by name, or the field a relationship path such as `Owner.Name` ends on."""
+        if "." in name:
+            resolved = resolve_path(self, name)
+            return None if resolved is None else resolved[1]
         return self.by_lower.get(name.lower())  # type: ignore[attr-defined,no-any-return]
+
+    def getter(self, name: str) -> Getter:
+        """How to read field `name` (or a relationship path) from a row's values."""
+        found = self.getters.get(name)
+        return path_getter(self, name) if found is None else found
 
     def make_id(self, number: int, kind: str = GENERATED) -> str:
         return make_id(self.key_prefix, number, kind)
@@ -280,37 +301,11 @@ class SObject:
             return None
         return int(digits)
 
-    def describe(self, version: str) -> dict[str, Any]:
-        base = f"/services/data/v{version}/sobjects/{self.name}"
-        return {
-            **self.summary(version),
-            "fields": [f.describe() for f in self.fields],
-            "childRelationships": [],
-            "recordTypeInfos": [],
-            "urls": {
-                "sobject": base,
-                "describe": f"{base}/describe",
-                "rowTemplate": f"{base}/{{ID}}",
-            },
-        }
+    def describe(self, version: str, children: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return object_describe(self, version, children or [])
 
     def summary(self, version: str) -> dict[str, Any]:
-        base = f"/services/data/v{version}/sobjects/{self.name}"
-        return {
-            "name": self.name,
-            "label": self.name,
-            "labelPlural": self.label_plural,
-            "keyPrefix": self.key_prefix,
-            "custom": False,
-            "createable": True,
-            "updateable": True,
-            "deletable": True,
-            "queryable": True,
-            "searchable": True,
-            "retrieveable": True,
-            "replicateable": True,
-            "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
-        }
+        return object_summary(self, version)
 
 
 class Renderer:
@@ -318,13 +313,23 @@ class Renderer:
     live emulator."""
 
     def __init__(
-        self, obj: SObject, seed: int, is_poison: Callable[[int], bool] | None, sizes: Callable[[str], int]
+        self,
+        obj: SObject,
+        seed: int,
+        is_poison: Callable[[int], bool] | None,
+        sizes: Callable[[str], int],
+        lookup: Callable[[SObject, str], RowValues | None] | None = None,
     ) -> None:
         self.obj = obj
         self.seed = seed
         self.is_poison = is_poison
         self.sizes = sizes
+        self.lookup = lookup
         self._salt = f"{seed}|{obj.name}|"
+
+    def related(self, target: SObject, record_id: str) -> RowValues | None:
+        """The values of the record `record_id` of `target` (a lookup's parent), if it exists."""
+        return None if self.lookup is None else self.lookup(target, record_id)
 
     def bits(self, index: int, version: int) -> int:
         digest = hashlib.blake2b(f"{self._salt}{index}|{version}".encode(), digest_size=16).digest()
@@ -575,6 +580,72 @@ DEFAULT_SIZES = {"Account": 5_000, "Contact": 10_000, "Opportunity": 5_000}
 
 def find_object(name: str) -> SObject | None:
     return OBJECTS_LOWER.get(name.lower())
+
+
+def register(obj: SObject) -> None:
+    """Add or replace an object in the org's schema (the catalog and schema changes do)."""
+    old = OBJECTS_LOWER.pop(obj.name.lower(), None)
+    if old is not None:
+        OBJECTS.pop(old.name, None)
+    OBJECTS[obj.name] = obj
+    OBJECTS_LOWER[obj.name.lower()] = obj
+
+
+def unregister(name: str) -> None:
+    old = OBJECTS_LOWER.pop(name.lower(), None)
+    if old is not None:
+        OBJECTS.pop(old.name, None)
+
+
+def relationship_field(obj: SObject, relationship: str) -> Field | None:
+    """The lookup field of `obj` whose relationship name is `relationship` (Owner: OwnerId)."""
+    wanted = relationship.lower()
+    return next(
+        (f for f in obj.fields if f.relationship_name is not None and f.relationship_name.lower() == wanted),
+        None,
+    )
+
+
+def reference_target(spec: Field) -> SObject | None:
+    """The object a lookup's generated ids point at (a User for a polymorphic owner)."""
+    names = ("User",) if "User" in spec.reference_to else spec.reference_to
+    return next((o for o in map(find_object, names) if o is not None), None)
+
+
+def resolve_path(obj: SObject, path: str) -> tuple[str, Field] | None:
+    """A relationship path (`Owner.Name`, `Account.Owner.Name`) as its canonical spelling and the field
+    it ends on, or None when a part does not exist."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        spec = obj.field(head)
+        return None if spec is None else (spec.name, spec)
+    lookup = relationship_field(obj, head)
+    target = None if lookup is None else reference_target(lookup)
+    if lookup is None or target is None:
+        return None
+    inner = resolve_path(target, rest)
+    if inner is None:
+        return None
+    assert lookup.relationship_name is not None
+    return f"{lookup.relationship_name}.{inner[0]}", inner[1]
+
+
+def path_getter(obj: SObject, path: str) -> Getter:
+    """Reads a relationship path by following the lookup to the related record."""
+    head, _, rest = path.partition(".")
+    lookup = relationship_field(obj, head)
+    target = None if lookup is None else reference_target(lookup)
+    if lookup is None or target is None:
+        raise KeyError(path)
+    reference = obj.getter(lookup.name)
+    inner = target.getter(rest)
+
+    def get(values: RowValues) -> Any:
+        related_id = reference(values)
+        related = None if related_id is None else values.renderer.related(target, related_id)
+        return None if related is None else inner(related)
+
+    return get
 
 
 def json_value(value: Any) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -23,7 +24,6 @@ from integrations_sandbox.emulator.data import Dataset
 from integrations_sandbox.emulator.faults import Faults
 from integrations_sandbox.emulator.systems.salesforce_schema import (
     NUMBER_TYPES,
-    OBJECTS,
     WRITTEN,
     Field,
     SObject,
@@ -101,7 +101,7 @@ class Writer:
         self.written = written
         self.dataset = dataset
         self.faults = faults
-        self.by_id: dict[str, dict[str, str]] = {name: {} for name in OBJECTS}
+        self.by_id: defaultdict[str, dict[str, str]] = defaultdict(dict)
         self.created_count = 0
 
     def write(
