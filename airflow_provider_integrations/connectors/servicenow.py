@@ -6,7 +6,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 
 from airflow_provider_integrations.connectors.base import Connector, Stream, WriteOutcome, WriteResult
+from airflow_provider_integrations.connectors.servicenow_discovery import describe_tables, list_tables
 from airflow_provider_integrations.core.auth import BasicAuth, OAuth2Token, TokenPoster
+from airflow_provider_integrations.core.catalog import StreamDescription
 from airflow_provider_integrations.core.errors import (
     ConfigError,
     IntegrationError,
@@ -60,6 +62,7 @@ STAGING_COLUMN = DestinationField("u_<name>", "scalar", createable=True, updatea
 which the transform map may coalesce on."""
 
 _FIELD = re.compile(r"[a-z_][a-z0-9_]{0,79}(\.[a-z_][a-z0-9_]{0,79}){0,4}")
+_CONDITION_FIELD = re.compile(r"(?:ORDERBY(?:DESC)?)?([a-z_][a-z0-9_.]*)")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,16 @@ def servicenow_error(response: httpx.Response, body: Any) -> IntegrationError | 
 
 class PagingExpiredError(PaginationError):
     """The instance dropped an offset's result set; the read restarts after the last record it has."""
+
+
+class UnknownQueryField(ConfigError):
+    """A field this connector put in a query is not a field of the table.
+
+    A real instance ignores a condition on an unknown field and runs the rest of the query (by default:
+    a typo in a filter becomes a read of the whole table), or answers no rows at all where
+    `glide.invalid_query.returns_no_rows` is set (a typo becomes a silent empty read). Either way the
+    read must stop; see `ServiceNowConnector` for how it is caught.
+    """
 
 
 def table_name(name: Any, what: str = "table") -> str:
@@ -239,9 +252,26 @@ class ServiceNowConnector(Connector):
     :class:`PaginationError`. After CHUNK records the query restarts after the last (sys_updated_on,
     sys_id) read, first within that second, then past it, so deep offsets are never needed. Incremental
     windows filter `sys_updated_on` on [start, end); deletes come from `sys_audit_delete`.
+
+    Every field a query names (conditions, filters, cursor, ORDERBY) is also asked for in
+    `sysparm_fields`, and the Table API returns each valid field asked for in every record (empty as
+    "") while it drops unknown ones from `sysparm_fields` and from the query alike. So the first record
+    of a page missing such a field means the instance ignored that condition: the read raises
+    :class:`UnknownQueryField` before yielding anything from that query. A query that matches nothing is
+    checked with one more call (one record of the table, the same fields asked for), once per table and
+    field set, so an instance set to answer no rows to invalid queries cannot turn a typo into an empty
+    read either. This works whatever the instance's `glide.invalid_query.returns_no_rows`, for tables
+    whose dictionary the user may not read, and costs no call on a non-empty read.
+
+    Discovery: `list_streams` lists `sys_db_object`; `describe_streams` reads `sys_dictionary` along each
+    table's super_class chain (see `servicenow_discovery`).
     """
 
     system = SYSTEM
+
+    def __init__(self, client: HttpClient, streams: Mapping[str, Stream]) -> None:
+        super().__init__(client, streams)
+        self._known_fields: set[tuple[str, str]] = set()
 
     @classmethod
     def connect(
@@ -271,6 +301,37 @@ class ServiceNowConnector(Connector):
         )
         total = response.headers.get("x-total-count", "?")
         return f"reached ServiceNow: Table API answered ({total} users visible)"
+
+    # discovery
+
+    def list_streams(self) -> list[str]:
+        """Every table `sys_db_object` lists (custom `u_` and scoped `x_` tables included); whether the
+        user may read one is known when it is described."""
+        return list_tables(self._discovery_select)
+
+    def describe_streams(self, sources: Sequence[str]) -> Iterator[StreamDescription]:
+        names = [table_name(source) for source in sources]
+        return describe_tables(self._discovery_select, self._probe, names)
+
+    def _discovery_select(
+        self, table: str, conditions: list[str], fields: list[str]
+    ) -> Iterator[dict[str, Any]]:
+        return self._select(table, conditions, ("sys_updated_on", "sys_id"), fields)
+
+    def _probe(self, table: str) -> None:
+        """One record of `table`: a 403 (the user may not read it) raises a PermanentError naming it."""
+        try:
+            self.client.request(
+                "GET",
+                f"{TABLE_API}/{table}",
+                params={"sysparm_limit": 1, "sysparm_fields": "sys_id", "sysparm_no_count": "true"},
+            )
+        except PermanentError as error:
+            raise PermanentError(
+                f"servicenow table {table}: the user may not read it ({error})",
+                system=SYSTEM,
+                code=error.code,
+            ) from error
 
     # reads
 
@@ -313,18 +374,22 @@ class ServiceNowConnector(Connector):
     def _select(
         self, table: str, conditions: list[str], order: tuple[str, str], fields: list[str]
     ) -> Iterator[dict[str, Any]]:
-        """Every record matching `conditions`, in (ts, key) order, chunk after chunk."""
+        """Every record matching `conditions`, in (ts, key) order, chunk after chunk; the fields the
+        conditions name are checked (see the class's doc) and then left out unless asked for."""
         ts, key = order
+        named = list(dict.fromkeys([*_query_fields(conditions), ts, key]))
+        asked = [*fields, *(name for name in named if name not in fields)]
+        added = [name for name in asked if name not in fields]
 
         def queries(after: tuple[str, str] | None) -> list[Query]:
             if after is None:
-                return [self._query(table, conditions, order, fields)]
+                return [self._query(table, conditions, order, asked, named)]
             # Encoded queries cannot group `ts > a OR (ts = a AND key > b)`: the rest of second `a`
             # first, then everything after it.
             stamp, ident = after
             return [
-                self._query(table, [*conditions, f"{ts}={stamp}", f"{key}>{ident}"], order, fields),
-                self._query(table, [*conditions, f"{ts}>{stamp}"], order, fields),
+                self._query(table, [*conditions, f"{ts}={stamp}", f"{key}>{ident}"], order, asked, named),
+                self._query(table, [*conditions, f"{ts}>{stamp}"], order, asked, named),
             ]
 
         def key_of(record: Mapping[str, Any]) -> tuple[str, str]:
@@ -341,32 +406,80 @@ class ServiceNowConnector(Connector):
             name=f"servicenow {table}",
         )
         for record in read:
-            yield dict(record)
+            found = dict(record)
+            for name in added:
+                found.pop(name, None)
+            yield found
 
-    def _query(self, table: str, where: list[str], order: tuple[str, str], fields: list[str]) -> Query:
+    def _query(
+        self, table: str, where: list[str], order: tuple[str, str], fields: list[str], named: list[str]
+    ) -> Query:
         query = "^".join([*where, f"ORDERBY{order[0]}", f"ORDERBY{order[1]}"])
         return Query(
-            lambda offset: self._page(table, query, fields, offset), OffsetPaginator(PAGE, _total_count)
+            lambda offset: self._page(table, query, fields, named, offset),
+            OffsetPaginator(PAGE, _total_count),
         )
 
-    def _page(self, table: str, query: str, fields: list[str], offset: int) -> Page:
-        response = self.client.request(
+    def _page(self, table: str, query: str, fields: list[str], named: list[str], offset: int) -> Page:
+        response = self._get(table, query, fields, PAGE, offset)
+        body = response.json()
+        records = body.get("result") if isinstance(body, Mapping) else None
+        if not isinstance(records, list):
+            raise PaginationError(f"servicenow {table}: the Table API answered without a result list")
+        if records:
+            self._check_fields(table, named, records[0], query)
+            self._warn_absent(table, fields, records[0])
+        elif offset == 0:
+            self._confirm_fields(table, named, query)
+        return Page(records=records, body=body, headers=response.headers)
+
+    def _get(self, table: str, query: str, fields: list[str], limit: int, offset: int) -> httpx.Response:
+        return self.client.request(
             "GET",
             f"{TABLE_API}/{table}",
             params={
                 "sysparm_query": query,
                 "sysparm_fields": ",".join(fields),
-                "sysparm_limit": PAGE,
+                "sysparm_limit": limit,
                 "sysparm_offset": offset,
                 "sysparm_display_value": "false",
                 "sysparm_exclude_reference_link": "true",
             },
         )
-        body = response.json()
-        records = body.get("result") if isinstance(body, Mapping) else None
-        if not isinstance(records, list):
-            raise PaginationError(f"servicenow {table}: the Table API answered without a result list")
-        return Page(records=records, body=body, headers=response.headers)
+
+    def _check_fields(self, table: str, named: list[str], record: Any, query: str) -> None:
+        """Raise when `record` lacks a field the query names: the instance did not know it."""
+        unknown = [name for name in named if (table, name) not in self._known_fields]
+        if not unknown:
+            return
+        missing = [name for name in unknown if not isinstance(record, Mapping) or name not in record]
+        if missing:
+            raise UnknownQueryField(
+                f"servicenow table {table} has no field {missing}, which the query {query!r} names: the "
+                "instance would ignore that condition (or answer no rows), so the read stops. Check the "
+                "stream's fields, cursor and options.filters against the table's dictionary"
+            )
+        self._known_fields.update((table, name) for name in unknown)
+
+    def _warn_absent(self, table: str, fields: list[str], record: Any) -> None:
+        """A field asked for but absent is not on the table (any more): its column goes NULL, said once."""
+        if not isinstance(record, Mapping):
+            return
+        absent = [
+            name for name in fields if name not in record and (table, f"-{name}") not in self._known_fields
+        ]
+        if absent:
+            log.warning("servicenow table %s no longer has fields %s; they read as empty", table, absent)
+            self._known_fields.update((table, f"-{name}") for name in absent)
+
+    def _confirm_fields(self, table: str, named: list[str], query: str) -> None:
+        """An empty answer proves nothing about the fields: ask one record of the table for them."""
+        if all((table, name) in self._known_fields for name in named):
+            return
+        sample = self._get(table, f"ORDERBY{named[-1]}", named, 1, 0).json()
+        records = sample.get("result") if isinstance(sample, Mapping) else None
+        if isinstance(records, list) and records:
+            self._check_fields(table, named, records[0], query)
 
     # writes
 
@@ -490,6 +603,11 @@ def _staging_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _query_fields(conditions: Iterable[str]) -> list[str]:
+    """The field each encoded-query condition starts with (conditions this connector built)."""
+    return [m.group(1) for c in conditions if (m := _CONDITION_FIELD.match(c)) and m.group(1)]
 
 
 def _total_count(page: Page) -> int:

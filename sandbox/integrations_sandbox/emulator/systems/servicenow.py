@@ -299,8 +299,9 @@ class ServiceNow(System):
     ) -> tuple[int, list[dict[str, Any]]]:
         data = self.dataset(table)
         renderer = self._renderer(request)
-        text = request.query_params.get("sysparm_query", "")
-        query = q.parse(text, self.schema.columns(table), self.schema.datetime_fields(table))
+        columns = self.schema.columns(table)
+        text = request.query_params.get("sysparm_query", "") or self._name_value_query(request)
+        query = q.parse(text, columns, self.schema.datetime_fields(table))
         if query.invalid and self.property(INVALID_QUERY_PROPERTY) == "true":
             return 0, []
         lo, hi, rest = q.narrow(query, RANGEABLE, self._bounds(data, table), data.base_size)
@@ -338,6 +339,12 @@ class ServiceNow(System):
         else:
             rows = self._sorted_page(view, renderer, table, query.order_by, offset, limit)
         return total, [renderer.record(table, row) for row in rows]
+
+    @staticmethod
+    def _name_value_query(request: Request) -> str:
+        """The documented `&field=value` filters (used only without sysparm_query), as a query."""
+        pairs = [(k, v) for k, v in request.query_params.items() if not k.startswith("sysparm_")]
+        return "^".join(f"{name}={value.replace('^', '^^')}" for name, value in pairs)
 
     def _sorted_page(
         self,

@@ -112,9 +112,7 @@ BUILT_IN: tuple[tuple[str, str, str | None, bool, str, tuple[Column, ...]], ...]
         col("u_outage_minutes", "integer", "Outage minutes"),
         col("x_acme_fleet_vehicle", "reference", "Vehicle", reference="x_acme_fleet_vehicle"),
     )),
-    ("problem", "Problem", "task", True, "number", (
-        col("problem_statement", "string", max_length=160), col("known_error", "boolean"),
-    )),
+    ("problem", "Problem", "task", True, "number", ()),
     ("change_request", "Change Request", "task", True, "number", (
         col("type", "string", choices={"normal": "Normal", "standard": "Standard", "emergency": "Emergency"}),
         col("risk", "integer", choices={"2": "High", "3": "Moderate", "4": "Low"}),

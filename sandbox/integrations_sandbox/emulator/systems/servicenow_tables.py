@@ -207,7 +207,6 @@ def _problem(r: Renderer, pick: _Picker, row: Row) -> dict[str, Any]:
         "state": state,
         "active": "true" if state in ("1", "2", "3") else "false",
         "priority": str(1 + int(pick.unit(row.version, "priority") * 4)),
-        "known_error": "true" if pick.unit(row.version, "known") < 0.2 else "false",
         "assigned_to": r.user(pick, "assignee", empty_rate=0.2),
         "opened_at": format_time(row.created),
     }
