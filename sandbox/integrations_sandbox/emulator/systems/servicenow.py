@@ -278,6 +278,10 @@ class ServiceNow(System):
     def _shown(self, request: Request, table: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Records as `sysparm_display_value` asks: values (false), display values (true) or both (all)."""
         mode = paging.display_mode(request)
+        if not self.generated(table) and paging.excludes_links(request):
+            records = [
+                {k: v.get("value") if isinstance(v, dict) else v for k, v in r.items()} for r in records
+            ]
         if mode == "false":
             return records
         if not self.generated(table):

@@ -49,6 +49,10 @@ def display_mode(request: Request) -> str:
     return mode if mode in DISPLAY_MODES else "false"
 
 
+def excludes_links(request: Request) -> bool:
+    return request.query_params.get("sysparm_exclude_reference_link", "false").lower() == "true"
+
+
 def listed_page(
     request: Request, rows: list[dict[str, Any]], limit: int, offset: int, *, no_rows_if_invalid: bool
 ) -> tuple[int, list[dict[str, Any]]]:
