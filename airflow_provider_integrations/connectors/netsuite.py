@@ -1,9 +1,10 @@
-"""NetSuite: SuiteQL reads under token-based auth, deleted records, upserts by external id."""
+"""NetSuite: SuiteQL reads under token-based auth, deleted records, upserts by external id, and discovery
+from the REST metadata catalog."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import httpx
 
 from airflow_provider_integrations.connectors.base import Connector, Stream, WriteOutcome, WriteResult
+from airflow_provider_integrations.connectors.netsuite_catalog import describe_record_type
 from airflow_provider_integrations.core.auth import OAuth1Signer
+from airflow_provider_integrations.core.catalog import StreamDescription
 from airflow_provider_integrations.core.errors import (
     ConfigError,
     IntegrationError,
@@ -27,6 +30,7 @@ from airflow_provider_integrations.core.http import (
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import OffsetPaginator, Page
 from airflow_provider_integrations.core.resumable import Query, ResumableRead
+from airflow_provider_integrations.core.schema import FieldType
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.core.url_paths import (
     NETSUITE_EXTERNAL_ID,
@@ -41,6 +45,12 @@ SYSTEM = "netsuite"
 PAGE = 1000
 CHUNK = 50_000
 SUITEQL = "/services/rest/query/v1/suiteql"
+METADATA_CATALOG = "/services/rest/record/v1/metadata-catalog"
+TIMESTAMP_FORMAT = "YYYY-MM-DD HH24:MI:SS"
+DATE_FORMAT = "YYYY-MM-DD"
+"""SuiteQL writes dates by the account's (or user's) date preferences (`5/12/2026 3:04 pm`, `12.5.2026`):
+every date and timestamp the connector reads is formatted by the query itself, and every literal parsed
+with an explicit format, so no read depends on how the account is set up."""
 READ_ONLY = frozenset({"id", "datecreated", "createddate", "lastmodifieddate"})
 """Fields NetSuite sets itself: a record upsert refuses them."""
 CODE_STATUS = {"INVALID_LOGIN": 401, "CONCURRENCY_LIMIT_EXCEEDED": 429}
@@ -78,15 +88,26 @@ def netsuite_error(response: httpx.Response, body: Any) -> IntegrationError | No
 
 
 def suiteql_literal(value: Any) -> str:
-    """A value as a SuiteQL literal: timestamps through TO_TIMESTAMP, text quoted with '' escaping."""
+    """A value as a SuiteQL literal: timestamps through TO_TIMESTAMP with an explicit format, text quoted
+    with '' escaping."""
     if isinstance(value, datetime):
         stamp = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        return f"TO_TIMESTAMP('{stamp}', 'YYYY-MM-DD HH24:MI:SS')"
+        return f"TO_TIMESTAMP('{stamp}', '{TIMESTAMP_FORMAT}')"
     if isinstance(value, bool):
         return "'T'" if value else "'F'"
     if isinstance(value, int | float):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def select_item(column: str, field_type: FieldType | None) -> str:
+    """A column of the select list: dates and timestamps through TO_CHAR with an explicit format, under
+    their own name, so they arrive the same whatever the account's date preferences."""
+    if field_type is FieldType.TIMESTAMP:
+        return f"TO_CHAR({column}, '{TIMESTAMP_FORMAT}') AS {column}"
+    if field_type is FieldType.DATE:
+        return f"TO_CHAR({column}, '{DATE_FORMAT}') AS {column}"
+    return column
 
 
 class NetSuiteConnector(Connector):
@@ -95,7 +116,12 @@ class NetSuiteConnector(Connector):
     SuiteQL pages are 1,000 rows by offset, and NetSuite refuses offsets past 100,000 rows; reads are
     therefore cut into chunks ordered by (lastmodifieddate, id), each paged by offset with its reported
     total checked, the next chunk starting after the last row of the one before. Deleted records come
-    from the `deletedrecord` table.
+    from the `deletedrecord` table. Dates and timestamps are read through `TO_CHAR` with explicit formats
+    (`TIMESTAMP_FORMAT`, `DATE_FORMAT`), never in the account's date preferences.
+
+    Discovery reads the REST record service's metadata catalog: `list_streams` the record types (custom
+    record types `customrecord_*` included), `describe_streams` each type's JSON Schema (custom fields
+    included), one call per type.
     """
 
     system = SYSTEM
@@ -125,7 +151,9 @@ class NetSuiteConnector(Connector):
         if stream.cursor is None:
             raise ConfigError(f"netsuite stream {stream.name!r} needs a cursor (timestamp, id) to page")
         ts, key = (validate_identifier(name, "column") for name in stream.cursor)
-        columns = [validate_identifier(f, "column") for f in stream.schema.names]
+        types = {f.name: f.type for f in stream.schema.fields}
+        types[ts] = FieldType.TIMESTAMP
+        columns = [select_item(validate_identifier(f, "column"), types.get(f)) for f in stream.schema.names]
         table = validate_identifier(stream.source, "table")
         where = []
         if window:
@@ -140,9 +168,8 @@ class NetSuiteConnector(Connector):
         ]
         assert stream.cursor is not None
         ts, key = stream.cursor
-        for row in self._select(
-            "deletedrecord", ["recordid", "deleteddate"], where, ("deleteddate", "recordid")
-        ):
+        columns = ["recordid", select_item("deleteddate", FieldType.TIMESTAMP)]
+        for row in self._select("deletedrecord", columns, where, ("deleteddate", "recordid")):
             yield {key: row["recordid"], ts: row["deleteddate"], "_deleted": True}
 
     def _select(
@@ -190,31 +217,54 @@ class NetSuiteConnector(Connector):
         body: dict[str, Any] = response.json()
         return body
 
-    def describe(self, target: str) -> DestinationDescription | None:
-        """The fields of record type `target` as the catalog stream reading it declares them, the ones
-        NetSuite sets itself (`READ_ONLY`) not writeable, `externalid` the upsert key, plus custom fields
-        (`custentity_...`, `custbody_...`); None without such a stream.
+    def list_streams(self) -> list[str]:
+        """The record types of the metadata catalog, custom record types included, in one call."""
+        body = self.client.get_json(METADATA_CATALOG)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise PermanentError("the metadata catalog answered without an items list", system=SYSTEM)
+        return [str(item["name"]) for item in items if isinstance(item, dict) and item.get("name")]
 
-        The record API's metadata catalog (`/record/v1/metadata-catalog`) is not asked. Catalog types
-        are SuiteQL's (checkboxes read as 'T'/'F' text), not the record API's, so types are left to
-        NetSuite: every field takes any scalar value."""
-        record_type = validate_identifier(target, "record type").lower()
-        stream = next((s for s in self.streams.values() if _record_type(s) == record_type), None)
-        if stream is None:
-            return None
-        fields = {
-            f.name: DestinationField(
+    def describe_streams(self, sources: Sequence[str]) -> Iterator[StreamDescription]:
+        """Each record type as its JSON Schema in the metadata catalog describes it (one call each); an
+        unknown or unreadable type raises NetSuite's error naming it."""
+        for source in sources:
+            yield describe_record_type(source.lower(), self._record_schema(source))
+
+    def _record_schema(self, record_type: str) -> Any:
+        name = name_segment(record_type, "record type", NETSUITE_RECORD_TYPE, system=SYSTEM).lower()
+        response = self.client.request(
+            "GET", f"{METADATA_CATALOG}/{name}", headers={"Accept": "application/schema+json"}
+        )
+        return response.json()
+
+    def describe(self, target: str) -> DestinationDescription | None:
+        """The fields of record type `target` as the metadata catalog describes them: read-only ones
+        (`readOnly`, and the ones NetSuite sets itself, `READ_ONLY`) not writeable, `externalid` the
+        upsert key, custom fields matched by pattern too (`custentity_...`, `custbody_...`); None when the
+        catalog has no such record type. Types are left to NetSuite: every field takes any scalar."""
+        try:
+            schema = self._record_schema(target)
+        except PermanentError as error:
+            if error.code == "INVALID_RCRD_TYPE":
+                return None
+            raise
+        description = describe_record_type(target.lower(), schema)
+        properties = {str(name).lower(): prop for name, prop in schema["properties"].items()}
+        fields = {}
+        for f in description.fields:
+            prop = properties.get(f.name) or {}
+            writeable = not prop.get("readOnly") and f.name not in READ_ONLY
+            fields[f.name] = DestinationField(
                 f.name,
                 "scalar",
-                createable=f.name.lower() not in READ_ONLY,
-                updateable=f.name.lower() not in READ_ONLY,
-                external_id=f.name.lower() == "externalid",
+                createable=writeable,
+                updateable=writeable,
+                external_id=f.name == "externalid",
                 nillable=not f.required,
             )
-            for f in stream.schema.fields
-        }
         patterns = {r"cust[a-z0-9]*_[a-z0-9_]+": CUSTOM_FIELD}
-        return DestinationDescription(record_type, fields, system=SYSTEM, patterns=patterns)
+        return DestinationDescription(description.name, fields, system=SYSTEM, patterns=patterns)
 
     def write(
         self, target: str, operation: str, records: Iterable[Mapping[str, Any]], key_field: str = "externalid"
@@ -240,7 +290,3 @@ class NetSuiteConnector(Connector):
                 continue
             location = response.headers.get("location", "")
             yield WriteResult(key, WriteOutcome.SUCCESS, location.rsplit("/", 1)[-1] or None)
-
-
-def _record_type(stream: Stream) -> str:
-    return str(stream.options.get("record_type", stream.source)).lower()

@@ -100,6 +100,39 @@ def test_incremental_window_sees_updates_and_deletes(suite: NetSuiteConnector, a
     assert sum(1 for r in rows if not r.get("_deleted")) == 8
 
 
+@pytest.mark.parametrize(
+    ("date_format", "time_format"),
+    [("D.M.YYYY", "H:mm"), ("DD-Mon-YYYY", "hh:mm a"), ("YYYY/M/D", "h:mm:ss a")],
+)
+def test_dates_read_the_same_whatever_the_account_date_preferences(
+    suite: NetSuiteConnector, admin: Admin, date_format: str, time_format: str
+) -> None:
+    """SuiteQL writes unformatted dates by the account's preferences (`12.5.2026 15:04`); the connector
+    formats every date it reads and every literal it sends, so records and the cursor stay exact."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+    preferences = {"date_format": date_format, "time_format": time_format}
+    url = f"{admin.url}/schema/netsuite"
+    try:
+        admin.client.post(url, json={"action": "set_preferences", **preferences}).raise_for_status()
+        with admin.restored("netsuite", "employee"):
+            admin.mutate("netsuite", "employee", update=5, delete=2, insert=1)
+            end = datetime.now(UTC) + timedelta(seconds=2)
+            changed = list(suite.read("employee", Window(start, end)))
+            every = list(suite.read("employee"))
+    finally:
+        default = {"date_format": "M/D/YYYY", "time_format": "h:mm a"}
+        admin.client.post(url, json={"action": "set_preferences", **default}).raise_for_status()
+    assert sum(1 for r in changed if r.get("_deleted")) == 2
+    assert sum(1 for r in changed if not r.get("_deleted")) == 6
+    for row in changed:
+        assert start <= datetime.fromisoformat(row["lastmodifieddate"]).replace(tzinfo=UTC) < end
+    schema = suite.stream("employee").schema
+    assert len(every) == len({r["id"] for r in every}) == admin.size("netsuite", "employee") - 2 + 1
+    for row in every:
+        values = schema.validate(row).values
+        assert values["datecreated"] <= values["lastmodifieddate"]
+
+
 def test_changes_and_deletes_past_the_chunk_cap_resume_after_the_last_key(
     suite: NetSuiteConnector, admin: Admin, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -275,19 +275,25 @@ def test_the_offset_cap_and_lastmodifieddate_windows_read_every_row(ns: NsClient
         assert seen == set(range(ID_BASE, ID_BASE + size))
         rate = served / elapsed
         print(
-            f"\nSuiteQL served {served:,} rows (SELECT *, limit 1000) in {elapsed:.1f}s: {rate:,.0f} rows/s"
+            f"\nSuiteQL served {served:,} rows (all columns, page 1000) in {elapsed:.1f}s: {rate:,.0f} rows/s"
         )
     finally:
         ns.resize("employee", original)
 
 
 def _read_in_windows(ns: NsClient, table: str) -> tuple[set[int], int]:
-    """Read a table past the 100k cap: window by an inclusive lastmodifieddate lower bound, dedupe ids."""
+    """Read a table past the 100k cap: window by an inclusive lastmodifieddate lower bound, dedupe ids.
+    The bound is read through TO_CHAR: unformatted, SuiteQL writes it by the account's date preferences."""
     seen: set[int] = set()
     since, served = None, 0
+    columns = ", ".join(
+        f"TO_CHAR({c}, {TS_FORMAT}) AS {c}" if c in ("datecreated", "lastmodifieddate") else c
+        for c in ("id", "entityid", "firstname", "lastname", "email", "title", "isinactive", "datecreated",
+                  "lastmodifieddate", "externalid")
+    )  # fmt: skip
     while True:
         where = f"WHERE lastmodifieddate >= TO_TIMESTAMP('{since}', {TS_FORMAT})" if since else ""
-        q = f"SELECT * FROM {table} {where} ORDER BY lastmodifieddate, id"
+        q = f"SELECT {columns} FROM {table} {where} ORDER BY lastmodifieddate, id"
         page = ns.page(q)
         while True:
             served += page["count"]
@@ -309,7 +315,8 @@ def test_deletedrecord_lists_deletions_made_between_runs(ns: NsClient) -> None:
         )
         assert response.json() == {"updated": 2, "inserted": 0, "deleted": 3}
         deleted = ns.page(
-            "SELECT recordid, recordtype, deleteddate, name FROM deletedrecord WHERE recordtype = 'item'"
+            f"SELECT recordid, recordtype, TO_CHAR(deleteddate, {TS_FORMAT}) AS deleteddate, name "
+            "FROM deletedrecord WHERE recordtype = 'item'"
         )
         assert deleted["totalResults"] == 3
         gone = {int(item["recordid"]) for item in deleted["items"]}

@@ -3,6 +3,8 @@
 Served under /netsuite (the connection's host):
 
     POST /services/rest/query/v1/suiteql?limit=1..1000&offset=N   header `Prefer: transient`, body {"q": ...}
+    GET  /services/rest/record/v1/metadata-catalog[?select=a,b]       record types (netsuite_metadata)
+    GET  /services/rest/record/v1/metadata-catalog/<type>             Accept: application/schema+json
     PUT  /services/rest/record/v1/{customer|employee}/eid:<externalId>   upsert -> 204 + Location
     GET  /services/rest/record/v1/<type>/<id> | eid:<externalId>       one record
 
@@ -13,8 +15,13 @@ pages follow NetSuite: at most 1000 rows a page and 100,000 rows a query (`offse
 page, is 404 NONEXISTENT_OFFSET. More than `concurrency_limit` requests in flight at once answer 429
 CONCURRENCY_LIMIT_EXCEEDED. NetSuite shows governance usage only in its UI; the sandbox reports it on
 every answer as `X-NetSuite-Governance: used=<requests so far>;limit=<api_budget or governance_limit>`.
-Upserts are stored apart from generated data (state.written_records("netsuite", <type>)), keyed by
-external id with lower-case field names; they do not show in SuiteQL.
+SuiteQL writes dates and timestamps by the account's date preferences (`M/D/YYYY` and `h:mm a` by
+default, see netsuite_dates) unless the query formats them with TO_CHAR. Custom fields, custom record
+types and schema changes are netsuite_schema's; change_schema also takes
+`{"action": "set_preferences", "date_format": "D.M.YYYY", "time_format": "H:mm"}`, the account's date
+preferences as an administrator sets them. Upserts are stored apart from generated data
+(state.written_records("netsuite", <type>)), keyed by external id with lower-case field names; they do not
+show in SuiteQL.
 """
 
 from __future__ import annotations
@@ -33,28 +40,33 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from integrations_sandbox.emulator.app import EmulatorState, System, json_body
-from integrations_sandbox.emulator.data import unit
+from integrations_sandbox.emulator.data import Dataset, unit
 from integrations_sandbox.emulator.systems.netsuite_auth import (
     SANDBOX_CREDENTIALS,
     TbaVerifier,
     normalized_url,
 )
+from integrations_sandbox.emulator.systems.netsuite_dates import DatePreferences
 from integrations_sandbox.emulator.systems.netsuite_engine import (
     OffsetOutOfBounds,
     QueryEngine,
 )
+from integrations_sandbox.emulator.systems.netsuite_metadata import CATALOG, catalog, json_schema
 from integrations_sandbox.emulator.systems.netsuite_records import (
     ID_BASE,
-    TABLES,
     Record,
+    all_columns,
     render,
 )
+from integrations_sandbox.emulator.systems.netsuite_schema import AccountSchema
 from integrations_sandbox.emulator.systems.netsuite_sql import SuiteQLError, parse
 
 _RFC9110 = "https://www.rfc-editor.org/rfc/rfc9110.html#section-"
-_ERROR_TYPES = {400: "15.5.1", 401: "15.5.2", 403: "15.5.4", 404: "15.5.5", 405: "15.5.6", 503: "15.6.4"}
+_ERROR_TYPES = {400: "15.5.1", 401: "15.5.2", 403: "15.5.4", 404: "15.5.5", 405: "15.5.6", 406: "15.5.7",
+                503: "15.6.4"}  # fmt: skip
 _ERROR_MEDIA = "application/vnd.oracle.resource+json; type=error; charset=UTF-8"
 _COLLECTION_MEDIA = "application/vnd.oracle.resource+json; type=collection; charset=UTF-8"
+_SCHEMA_MEDIA = "application/schema+json; charset=UTF-8"
 _RECORD_MEDIA = "application/vnd.oracle.resource+json; type=singular; charset=UTF-8"
 _INVALID_LOGIN = (
     "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at "
@@ -90,8 +102,32 @@ class NetSuite(System):
     def __init__(self, state: EmulatorState) -> None:
         super().__init__(state)
         self.verifier = TbaVerifier(self.credentials)
-        self.engine = QueryEngine(self.name, state.faults, self.dataset)
+        self.schema = AccountSchema()
+        self.preferences = DatePreferences()
+        self.engine = QueryEngine(
+            self.name, state.faults, self.dataset, self.schema.tables, lambda: self.preferences
+        )
         self._in_flight = 0
+
+    def dataset(self, stream: str) -> Dataset:
+        size = self.schema.custom_types.get(stream)
+        return super().dataset(stream) if size is None else self.state.dataset(self.name, stream, size)
+
+    def change_schema(self, change: Mapping[str, Any]) -> dict[str, Any]:
+        """A change as netsuite_schema describes, or new date preferences (`set_preferences`); returns
+        the record type's JSON Schema as the metadata catalog now gives it, or the preferences."""
+        if change.get("action") == "set_preferences":
+            current = self.preferences
+            self.preferences = DatePreferences(
+                str(change.get("date_format", current.date_format)),
+                str(change.get("time_format", current.time_format)),
+            )
+            return {"date_format": self.preferences.date_format, "time_format": self.preferences.time_format}
+        record_type = self.schema.change(change)
+        tables = self.schema.tables()
+        if record_type not in tables:
+            return {}
+        return json_schema(tables[record_type], self.schema.custom_fields.get(record_type, {}), "")
 
     @classmethod
     def connection(cls, base_url: str) -> dict[str, Any]:
@@ -109,11 +145,13 @@ class NetSuite(System):
         }
 
     def streams(self) -> list[str]:
-        return list(self.default_sizes)
+        return [*self.default_sizes, *self.schema.custom_types]
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/services/rest/query/v1/suiteql", self._governed(self._suiteql), methods=["POST"]),
+            Route(CATALOG, self._governed(self._catalog), methods=["GET"]),
+            Route(CATALOG + "/{recordtype}", self._governed(self._record_schema), methods=["GET"]),
             Route(
                 "/services/rest/record/v1/{recordtype}/{key}",
                 self._governed(self._record),
@@ -240,9 +278,35 @@ class NetSuite(System):
         }
         return Response(json.dumps(body, separators=(",", ":")), media_type=_COLLECTION_MEDIA)
 
+    async def _catalog(self, request: Request) -> Response:
+        names = list(self.schema.tables())
+        select = request.query_params.get("select")
+        if select is not None:
+            wanted = [name.strip().lower() for name in select.split(",") if name.strip()]
+            unknown = [name for name in wanted if name not in names]
+            if unknown:
+                return self.error(400, "INVALID_PARAMETER", f"Record type '{unknown[0]}' does not exist.")
+            names = wanted
+        return JSONResponse(catalog(_base(request), names))
+
+    async def _record_schema(self, request: Request) -> Response:
+        recordtype = request.path_params["recordtype"].lower()
+        table = self.schema.tables().get(recordtype)
+        if table is None:
+            return self.error(404, "INVALID_RCRD_TYPE", f"Record type '{recordtype}' does not exist.")
+        if "application/schema+json" not in request.headers.get("accept", ""):
+            return self.error(
+                406,
+                "INVALID_HEADER",
+                "The sandbox describes record types as JSON Schema only: "
+                "send Accept: application/schema+json.",
+            )
+        custom = self.schema.custom_fields.get(recordtype, {})
+        return JSONResponse(json_schema(table, custom, _base(request)), media_type=_SCHEMA_MEDIA)
+
     async def _record(self, request: Request) -> Response:
         recordtype, key = request.path_params["recordtype"].lower(), request.path_params["key"]
-        if recordtype not in TABLES:
+        if recordtype not in self.schema.tables():
             return self.error(404, "INVALID_RCRD_TYPE", f"Record type '{recordtype}' does not exist.")
         if request.method == "GET":
             return self._read(request, recordtype, key)
@@ -270,9 +334,10 @@ class NetSuite(System):
         row = data.row(int(key) - ID_BASE)
         if row is None or row.deleted:
             return None
-        table = TABLES[recordtype]
+        table = self.schema.tables()[recordtype]
         poison = self.faults.is_poison(self.name, recordtype, row.index)
-        item = render(table, tuple((n, n) for n in table.fields), Record(row, recordtype, data.seed, poison))
+        record = Record(row, recordtype, data.seed, poison)
+        item = render(table, all_columns(table), record, self.preferences)
         item.pop("links")
         return item
 
@@ -290,7 +355,8 @@ class NetSuite(System):
             return self.error(400, "INVALID_CONTENT", "The request body is not valid JSON.")
         outcome = self.faults.write_outcome(self.name, recordtype, external_id)
         written = self.state.written_records(self.name, recordtype)
-        problem = _invalid(body, recordtype, creating=external_id not in written)
+        fields = self.schema.tables()[recordtype].fields
+        problem = _invalid(body, recordtype, fields, creating=external_id not in written)
         if problem:
             return self.error(400, "USER_ERROR", problem)
         if outcome == "transient":
@@ -322,11 +388,10 @@ class NetSuite(System):
         return self.error(404, "NONEXISTENT_ID", f"No resource at {request.url.path}.")
 
 
-def _invalid(body: Any, recordtype: str, *, creating: bool) -> str | None:
+def _invalid(body: Any, recordtype: str, fields: Mapping[str, Any], *, creating: bool) -> str | None:
     """Why NetSuite would refuse this record body, or None."""
     if not isinstance(body, dict):
         return "The request body must be a JSON object of record fields."
-    fields = TABLES[recordtype].fields
     for name, value in body.items():
         lowered = name.lower()
         if lowered in _READ_ONLY:
@@ -347,6 +412,12 @@ def _invalid(body: Any, recordtype: str, *, creating: bool) -> str | None:
 
 def _is_reference(value: Any) -> bool:
     return isinstance(value, dict) and set(value) <= {"id", "externalId", "refName"}
+
+
+def _base(request: Request) -> str:
+    """The account's URL as the client reached it (the system's mount included)."""
+    url = str(request.url.replace(query=""))
+    return url[: url.index("/services/rest/")]
 
 
 def _links(url: URL, limit: int, offset: int, count: int, total: int) -> list[dict[str, str]]:

@@ -17,17 +17,18 @@ import itertools
 import operator
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from integrations_sandbox.emulator.data import Dataset, Row
 from integrations_sandbox.emulator.faults import Faults
+from integrations_sandbox.emulator.systems.netsuite_dates import DatePreferences
 from integrations_sandbox.emulator.systems.netsuite_records import (
     DELETED_RECORD,
-    TABLES,
     Record,
     Table,
+    all_columns,
     render,
 )
 from integrations_sandbox.emulator.systems.netsuite_scan import (
@@ -75,25 +76,32 @@ class QueryEngine:
     system: str
     faults: Faults
     dataset_of: Callable[[str], Dataset]
+    tables: Callable[[], Mapping[str, Table]]
+    preferences: Callable[[], DatePreferences]
     cache_size: int = 1024
     _cursors: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
     _totals: OrderedDict[Hashable, int] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, query: Query, limit: int, offset: int) -> Page:
-        table = DELETED_RECORD if query.table == "deletedrecord" else TABLES.get(query.table)
+        tables = self.tables()
+        table = DELETED_RECORD if query.table == "deletedrecord" else tables.get(query.table)
         if table is None:
             raise SuiteQLError(f"Record '{query.table}' was not found.")
-        columns = query.columns or tuple((name, name) for name in table.fields)
-        for source, _ in (*columns, *query.order):
+        columns = query.columns or all_columns(table)
+        for source in (*(c.source for c in columns), *(column for column, _ in query.order)):
             if source not in table.fields:
                 raise SuiteQLError(f"Unknown identifier '{source}'.")
+        for column in columns:
+            if column.to_char and table.fields[column.source].kind not in ("ts", "date"):
+                raise SuiteQLError(f"TO_CHAR with a date format needs a date column, not '{column.source}'.")
         predicate = _compile(query.where, table) if query.where else None
         if table is DELETED_RECORD:
-            rows = self._page_deleted(query, predicate, limit, offset)
+            rows = self._page_deleted(tables, query, predicate, limit, offset)
         else:
             rows = self._page_table(query, table, predicate, limit, offset)
-        return Page([render(table, columns, rec) for rec in rows.records], rows.total)
+        prefs = self.preferences()
+        return Page([render(table, columns, rec, prefs) for rec in rows.records], rows.total)
 
     def _page_table(
         self, query: Query, table: Table, predicate: Predicate | None, limit: int, offset: int
@@ -130,9 +138,11 @@ class QueryEngine:
             self._remember(self._cursors, (cursor_key, offset + len(page)), resume)
         return _Rows(page, total)
 
-    def _page_deleted(self, query: Query, predicate: Predicate | None, limit: int, offset: int) -> _Rows:
+    def _page_deleted(
+        self, tables: Mapping[str, Table], query: Query, predicate: Predicate | None, limit: int, offset: int
+    ) -> _Rows:
         records: list[Record] = []
-        for name in TABLES:
+        for name in tables:
             snap = Snapshot.of(self.dataset_of(name))
             records.extend(Record(row, name, snap.dataset.seed) for row in snap.deleted)
         matching = [r for r in records if predicate is None or predicate(r) is True]
@@ -288,4 +298,6 @@ def _coerce(value: Any, kind: str) -> Any:
         raise SuiteQLError(f"Invalid number '{value}'") from error
     if kind in ("ts", "date"):
         return as_datetime(value)
+    if kind == "bool":
+        return str(value).upper() in ("T", "TRUE", "1")
     return value if isinstance(value, str) else str(value)

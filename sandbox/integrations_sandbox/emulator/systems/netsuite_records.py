@@ -3,8 +3,9 @@
 Every field is a function of the row (index, timestamps, version) and the seed, so the same seed always
 gives the same records. Internal ids are `ID_BASE + index`: they rise with the index, and all have seven
 digits, so their text order is their numeric order too. On the wire, SuiteQL gives every value as a
-string and leaves null columns out of the item; timestamps are `YYYY-MM-DD HH24:MI:SS` in UTC (NetSuite
-uses the user's date preference; the sandbox fixes this ISO-like one) and dates `YYYY-MM-DD`.
+string and leaves null columns out of the item; dates and timestamps are written by the account's date
+preferences (netsuite_dates.DatePreferences), or by the query's own `TO_CHAR` format. Times are UTC: the
+sandbox account's time zone preference is GMT.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 from integrations_sandbox.emulator.data import Row, unit
+from integrations_sandbox.emulator.systems.netsuite_dates import DatePreferences, to_char
+from integrations_sandbox.emulator.systems.netsuite_sql import Column
 
 ID_BASE = 1_000_001
 CUSTOMER_COUNT = 3000
@@ -42,7 +45,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Field:
-    """A column: its kind (int, num, str, ts, date) and how to compute it."""
+    """A column: its kind (int, num, str, bool, ts, date) and how to compute it."""
 
     kind: str
     value: Callable[[Record], Any]
@@ -67,18 +70,20 @@ def second(ts: datetime) -> datetime:
 
 
 @lru_cache(maxsize=8192)
-def _timestamp_text(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M:%S")
+def _timestamp_text(ts: datetime, prefs: DatePreferences) -> str:
+    return prefs.timestamp(ts)
 
 
-def wire(kind: str, value: Any) -> str | None:
-    """A value as SuiteQL's REST answer carries it."""
+def wire(kind: str, value: Any, prefs: DatePreferences, to_char_format: str | None = None) -> str | None:
+    """A value as SuiteQL's REST answer carries it: dates by the preferences unless TO_CHAR formats them."""
     if value is None:
         return None
-    if kind == "ts":
-        return _timestamp_text(value)
-    if kind == "date":
-        return str(value.date())
+    if kind in ("ts", "date") and isinstance(value, datetime):
+        if to_char_format is not None:
+            return to_char(value, to_char_format)
+        return _timestamp_text(value, prefs) if kind == "ts" else prefs.date(value)
+    if kind == "bool":
+        return "T" if value else "F"
     if kind == "num" and isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
@@ -131,7 +136,7 @@ CUSTOMER = Table(
         "entityid": Field("str", lambda r: _number("CUST", r)),
         "companyname": Field("str", lambda r: None if r.poison else _company(r)),
         "email": Field("str", _customer_email),
-        "isperson": Field("str", lambda r: "F"),
+        "isperson": Field("bool", lambda r: False),
         "balance": Field("num", lambda r: round(_draw(r, r.row.version, "balance") * 50_000, 2)),
         **_common("datecreated"),
         "externalid": Field("str", lambda r: _number("ext-cust", r)),
@@ -162,7 +167,7 @@ ITEM = Table(
         "displayname": Field("str", lambda r: _company(r).rsplit(" ", 1)[0]),
         "itemtype": Field("str", lambda r: _pick(_ITEM_TYPES, _draw(r, "itemtype"))),
         "baseprice": Field("num", lambda r: _amount(r, 900, "n/a")),
-        "isinactive": Field("str", lambda r: "T" if _draw(r, r.row.version, "inactive") < 0.05 else "F"),
+        "isinactive": Field("bool", lambda r: _draw(r, r.row.version, "inactive") < 0.05),
         **_common("createddate"),
         "externalid": Field("str", lambda r: _number("ext-item", r)),
     },
@@ -178,7 +183,7 @@ EMPLOYEE = Table(
         "lastname": Field("str", lambda r: None if r.poison else _person(r)[1]),
         "email": Field("str", lambda r: f"{_person(r)[0].lower()}.{r.row.index + 1}@corp.example.com"),
         "title": Field("str", lambda r: _pick(_TITLES, _draw(r, r.row.version, "title"))),
-        "isinactive": Field("str", lambda r: "F"),
+        "isinactive": Field("bool", lambda r: False),
         **_common("datecreated"),
         "externalid": Field("str", lambda r: _number("ext-emp", r)),
     },
@@ -189,8 +194,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMER, TRANSACTION, ITEM, EMP
 
 
 def _deleted_name(rec: Record) -> Any:
-    table = TABLES[rec.recordtype]
-    return table.fields[table.name_field].value(rec)
+    table = TABLES.get(rec.recordtype)
+    return None if table is None else table.fields[table.name_field].value(rec)
 
 
 DELETED_RECORD = Table(
@@ -205,13 +210,18 @@ DELETED_RECORD = Table(
 )
 
 
-def render(table: Table, columns: tuple[tuple[str, str], ...], rec: Record) -> dict[str, Any]:
+def all_columns(table: Table) -> tuple[Column, ...]:
+    """`SELECT *`: every column under its own name."""
+    return tuple(Column(name, name) for name in table.fields)
+
+
+def render(table: Table, columns: tuple[Column, ...], rec: Record, prefs: DatePreferences) -> dict[str, Any]:
     """One SuiteQL item: lower-case keys, string values, null columns left out."""
     item: dict[str, Any] = {"links": []}
     fields = table.fields
-    for source, output in columns:
-        field = fields[source]
-        value = wire(field.kind, field.value(rec))
+    for column in columns:
+        field = fields[column.source]
+        value = wire(field.kind, field.value(rec), prefs, column.to_char)
         if value is not None:
-            item[output] = value
+            item[column.output] = value
     return item

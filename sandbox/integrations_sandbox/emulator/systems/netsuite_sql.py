@@ -1,12 +1,13 @@
 """The SuiteQL subset the NetSuite emulator understands, parsed into a small syntax tree.
 
-    SELECT * | column [AS name], ... FROM table [alias]
+    SELECT * | column [AS name] | TO_CHAR(column, 'format') [AS name], ... FROM table [alias]
     [WHERE condition] [ORDER BY column [ASC|DESC], ...]
 
 Conditions: `column <op> literal` (=, <>, !=, <, <=, >, >=), `[NOT] IN (...)`, `[NOT] BETWEEN a AND b`,
 `IS [NOT] NULL`, AND / OR / NOT and parentheses. Literals: 'strings', numbers, and
-`TO_TIMESTAMP('2025-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS')` / `TO_DATE(...)`. Keywords are
-case-insensitive; column names may carry the table name or alias as a prefix (`c.id`).
+`TO_TIMESTAMP('2025-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS')` / `TO_DATE(...)` (Oracle format models,
+see netsuite_dates). Keywords are case-insensitive; column names may carry the table name or alias as a
+prefix (`c.id`). An expression without an alias is named `expr1`, `expr2`... as SuiteQL names them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from integrations_sandbox.emulator.systems.netsuite_dates import (
+    DateFormatError,
+    parse_oracle,
+    strftime_pattern,
+)
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -26,8 +33,6 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_ORACLE_FORMAT = re.compile(r"HH24|YYYY|MI|SS|MM|DD|HH")
-_STRPTIME = {"HH24": "%H", "HH": "%H", "YYYY": "%Y", "MI": "%M", "SS": "%S", "MM": "%m", "DD": "%d"}
 _KEYWORDS = frozenset(
     ("SELECT", "FROM", "WHERE", "ORDER", "BY", "AND", "OR", "NOT", "IN", "IS", "NULL", "BETWEEN", "AS")
 )
@@ -72,11 +77,20 @@ Condition = Compare | InList | IsNull | BoolOp | Not
 
 
 @dataclass(frozen=True)
+class Column:
+    """One output column: the source column, its name in the answer, and a TO_CHAR format if any."""
+
+    source: str
+    output: str
+    to_char: str | None = None
+
+
+@dataclass(frozen=True)
 class Query:
-    """A parsed SELECT: output columns as (source column, output name), or None for `*`."""
+    """A parsed SELECT: its output columns, or None for `*`."""
 
     table: str
-    columns: tuple[tuple[str, str], ...] | None
+    columns: tuple[Column, ...] | None
     where: Condition | None
     order: tuple[tuple[str, bool], ...]
 
@@ -87,8 +101,12 @@ def parse(text: str) -> Query:
 
 def parse_datetime(text: str, oracle_format: str | None = None) -> datetime:
     """A date or timestamp literal as an aware UTC datetime."""
-    formats = [_to_strptime(oracle_format)] if oracle_format else _DATE_FORMATS
-    for fmt in formats:
+    if oracle_format is not None:
+        try:
+            return parse_oracle(text, oracle_format)
+        except DateFormatError as error:
+            raise SuiteQLError(str(error)) from None
+    for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text.strip(), fmt).replace(tzinfo=UTC)
         except ValueError:
@@ -106,10 +124,6 @@ def as_datetime(value: Any) -> datetime:
 
 
 _DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y"]
-
-
-def _to_strptime(oracle_format: str) -> str:
-    return _ORACLE_FORMAT.sub(lambda m: _STRPTIME[m.group(0)], oracle_format)
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
@@ -190,19 +204,42 @@ class _Parser:
             raise SuiteQLError(f"Unexpected {self.peek()[1]!r} after the query")
         return Query(table, columns, where, tuple(order))
 
-    def columns(self) -> tuple[tuple[str, str], ...] | None:
+    def columns(self) -> tuple[Column, ...] | None:
         if self.punct("*"):
             self.expect_keyword("FROM")
             return None
-        columns = []
+        columns: list[Column] = []
+        unnamed = 0
         while True:
-            source = self.column()
-            output = self.name() if self.keyword("AS") else source
-            columns.append((source, output))
+            source, fmt = self.to_char() if self.keyword("TO_CHAR") else (self.column(), None)
+            if self.keyword("AS"):
+                output = self.name()
+            elif fmt is None:
+                output = source
+            else:
+                unnamed += 1
+                output = f"expr{unnamed}"
+            columns.append(Column(source, output, fmt))
             if not self.punct(","):
                 break
         self.expect_keyword("FROM")
         return tuple(columns)
+
+    def to_char(self) -> tuple[str, str]:
+        self.expect_punct("(")
+        source = self.column()
+        self.expect_punct(",")
+        kind, fmt = self.peek()
+        if kind != "string":
+            raise SuiteQLError("TO_CHAR takes a column and a format string")
+        self.pos += 1
+        self.expect_punct(")")
+        fmt = fmt[1:-1].replace("''", "'")
+        try:
+            strftime_pattern(fmt)
+        except DateFormatError as error:
+            raise SuiteQLError(str(error)) from None
+        return source, fmt
 
     def column(self) -> str:
         qualifier, dot, column = self.name().rpartition(".")
