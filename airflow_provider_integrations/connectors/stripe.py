@@ -43,6 +43,11 @@ SYSTEM = "stripe"
 PAGE = 100
 EVENT_RETENTION = timedelta(days=30)
 RETENTION_MARGIN = timedelta(hours=1)
+API_VERSION = "2024-06-20"
+"""The Stripe API version every request pins (`Stripe-Version`), whatever the account's default is."""
+LIST_PARAMS: Mapping[str, Mapping[str, str]] = {"subscriptions": {"status": "all"}}
+"""Parameters a full list needs to return every object: Stripe leaves canceled subscriptions out of
+`GET /v1/subscriptions` unless `status=all` is sent."""
 ID_PREFIXES: Mapping[str, str] = {
     "customers": "cus",
     "charges": "ch",
@@ -86,7 +91,7 @@ class StripeSettings:
 
     api_key: str = field(repr=False)
     api_base: str = "https://api.stripe.com"
-    stripe_version: str = "2024-06-20"
+    stripe_version: str = API_VERSION
     ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
@@ -168,8 +173,9 @@ class StripeConnector(Connector):
         spec = self.stream(stream)
         source = name_segment(spec.source, f"stream {stream!r} source", STRIPE_RESOURCE, system=SYSTEM)
         path = f"/v1/{source}"
+        full = LIST_PARAMS.get(source, {})
         if window is None:
-            yield from self._list(path, {})
+            yield from self._list(path, full)
             return
         if window.start < self._now() - EVENT_RETENTION + RETENTION_MARGIN:
             log.warning(
@@ -177,7 +183,7 @@ class StripeConnector(Connector):
                 stream,
                 window.start.isoformat(),
             )
-            yield from self._list(path, {})
+            yield from self._list(path, full)
             return
         event_object = str(spec.options.get("event_object", spec.source.rstrip("s")))
         params = {

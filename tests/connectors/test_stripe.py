@@ -138,3 +138,17 @@ def test_an_id_of_another_object_type_is_refused_before_it_is_sent(stripe: Strip
     [result] = stripe.write("customers", "update", [{"id": charge, "name": "Not a customer"}])
     assert (result.outcome, result.code) == (WriteOutcome.PERMANENT, "INVALID_PATH_SEGMENT")
     assert "is not a Stripe cus_ id" in (result.message or "")
+
+
+def test_a_full_read_lands_canceled_subscriptions(stripe: StripeConnector, admin: Admin) -> None:
+    """Stripe lists canceled subscriptions only when asked (`status=all`): a full load must ask."""
+    with admin.sized("stripe", "subscriptions", 300), admin.restored("stripe", "subscriptions"):
+        canceled = admin.mutate("stripe", "subscriptions", delete=4)
+        records = list(stripe.read("subscriptions"))
+        old = Window(datetime.now(UTC) - timedelta(days=40), datetime.now(UTC) - timedelta(days=39))
+        fallback = list(stripe.read("subscriptions", old))
+    assert canceled["deleted"] == 4
+    assert len(records) == 300 == len({r["id"] for r in records})
+    statuses = [r["status"] for r in records]
+    assert statuses.count("canceled") >= 4, "subscriptions canceled at the source must land"
+    assert len(fallback) == 300

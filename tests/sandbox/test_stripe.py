@@ -208,17 +208,20 @@ def test_restricted_key_reads_but_cannot_write_and_a_wrong_key_is_masked(conn: d
 def test_basic_auth_and_the_stripe_version_header(sandbox: Any, conn: dict[str, Any]) -> None:
     with httpx.Client(base_url=conn["extra"]["api_base"], verify=tls(sandbox)) as http:
         basic = http.get(
-            "/v1/customers", auth=(conn["password"], ""), headers={"Stripe-Version": "2023-10-16"}
+            "/v1/customers", auth=(conn["password"], ""), headers={"Stripe-Version": "2026-10-28.endive"}
         )
-        assert basic.status_code == 200 and basic.headers["Stripe-Version"] == "2023-10-16"
+        assert basic.status_code == 200 and basic.headers["Stripe-Version"] == "2026-10-28.endive"
         assert basic.headers["Request-Id"].startswith("req_")
         assert http.get("/v1/customers").status_code == 401
     with raw(sandbox, conn) as http:
         assert http.get("/v1/customers").headers["Stripe-Version"] == "2024-06-20"
-        refused = http.get("/v1/customers", headers={"Stripe-Version": "yesterday"})
-        assert (
-            refused.status_code == 400 and "Invalid Stripe API version" in refused.json()["error"]["message"]
-        )
+        for version in ("yesterday", "2099-01-01"):
+            refused = http.get("/v1/customers", headers={"Stripe-Version": version})
+            assert refused.status_code == 400
+            assert refused.json()["error"] == {
+                "type": "invalid_request_error",
+                "message": f"Invalid Stripe API version: {version}",
+            }
         unknown = http.get("/v1/customers", params={"updated[gte]": 1})
         assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "parameter_unknown"
     library = client(conn).v1.customers.list(params={"limit": 1})

@@ -1,13 +1,20 @@
 """Stripe emulator: the v1 REST API's lists, retrieves, customer writes, events and signed webhooks.
 
     GET  /v1/{customers,charges,invoices,subscriptions,events}   newest first; limit, starting_after,
-                                                                  ending_before, created[gte|gt|lte|lt]
-    GET  /v1/<resource>/<id>                                      one object (404 resource_missing)
+                                                                  ending_before, created[gte|gt|lte|lt],
+                                                                  each list's documented filters, expand[]
+    GET  /v1/<resource>/<id>                                      one object (404 resource_missing), expand[]
     POST /v1/customers, /v1/customers/<id>                        create / update (form body, Idempotency-Key)
+    DELETE /v1/invoices/<id>                                      deletes a draft invoice; others are refused
     GET  /__webhook_example?type=customer.updated[&timestamp=N]   a signed webhook payload for tests
 
 Auth is `Authorization: Bearer <key>` (or basic auth with the key as user name): the secret key may do
 anything, the restricted key only read. Events are kept 30 days, as Stripe keeps them.
+
+`Stripe-Version` picks the shape of the objects: the pinned 2024-06-20 (the account's default, and the
+shape events keep) or 2026-10-28.endive; any other version is refused with 400. As on Stripe, a plain
+subscriptions list leaves canceled subscriptions out (`status=all` or `canceled` brings them), a
+canceled subscription stays retrievable in full, and only draft invoices can be deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from integrations_sandbox.emulator.app import EmulatorState, System
+from integrations_sandbox.emulator.data import Row
 from integrations_sandbox.emulator.systems.stripe_events import EventFeed
 from integrations_sandbox.emulator.systems.stripe_paging import (
     ListQuery,
@@ -37,6 +45,7 @@ from integrations_sandbox.emulator.systems.stripe_paging import (
 from integrations_sandbox.emulator.systems.stripe_render import (
     API_VERSION,
     KINDS,
+    VERSIONS,
     Kind,
     Renderer,
     encode,
@@ -52,7 +61,6 @@ SECRET_KEY = "sk_test_51SandboxEmulatorSecretKey000000000000000000"
 RESTRICTED_KEY = "rk_test_51SandboxEmulatorReadOnlyKey0000000000000000"
 WEBHOOK_SECRET = "whsec_sandboxEmulatorWebhookSigningSecret00000000"
 ACCOUNT = "acct_1SandboxEmulator"
-_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 _KEY_PREFIX = re.compile(r"^(sk|rk|pk)_(test|live)_")
 _NEW_CUSTOMER = {
     "address": None,
@@ -69,6 +77,12 @@ _NEW_CUSTOMER = {
     "tax_exempt": "none",
 }
 _ERROR_TYPES = {402: "card_error", 409: "idempotency_error"}
+EXPANDABLE = {
+    "charge": {"customer": "customers", "invoice": "invoices"},
+    "invoice": {"charge": "charges", "customer": "customers", "subscription": "subscriptions"},
+    "subscription": {"customer": "customers", "latest_invoice": "invoices"},
+}
+"""The expandable fields (per Stripe's spec) that point at objects the emulator serves."""
 
 
 def mask_key(key: str) -> str:
@@ -121,6 +135,7 @@ class Stripe(System):
             Route("/v1/customers", self._write_customer, methods=["POST"]),
             Route("/v1/{resource}/{object_id}", self._retrieve, methods=["GET"]),
             Route("/v1/customers/{object_id}", self._write_customer, methods=["POST"]),
+            Route("/v1/invoices/{object_id}", self._delete_invoice, methods=["DELETE"]),
             Route("/__webhook_example", self._webhook_example, methods=["GET"]),
             Route("/{path:path}", self._unrecognized, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
         ]
@@ -174,7 +189,7 @@ class Stripe(System):
     # Every API call: the key, the API version, a request id.
 
     def _begin(self, request: Request, *, write: bool) -> tuple[dict[str, str], Response | None]:
-        version = request.headers.get("stripe-version", API_VERSION)
+        version = request.headers.get("stripe-version") or API_VERSION
         headers = {"Request-Id": self._request_id(), "Stripe-Version": version}
         key = _api_key(request)
         if not key:
@@ -193,12 +208,10 @@ class Stripe(System):
         if not (hmac.compare_digest(key, SECRET_KEY) or hmac.compare_digest(key, RESTRICTED_KEY)):
             message = f"Invalid API Key provided: {mask_key(key)}"
             return headers, self._error(401, "invalid_request_error", message, headers=headers)
-        if not _VERSION.match(version):
+        if version not in VERSIONS:
             headers["Stripe-Version"] = API_VERSION
             message = f"Invalid Stripe API version: {version}"
-            return headers, self._error(
-                400, "invalid_request_error", message, code="invalid_version", headers=headers
-            )
+            return headers, self._error(400, "invalid_request_error", message, headers=headers)
         return headers, None
 
     def _refuse(self, error: ParamError, headers: dict[str, str], status: int = 400) -> Response:
@@ -225,14 +238,17 @@ class Stripe(System):
         resource = request.path_params["resource"]
         if resource != "events" and resource not in KINDS:
             return await self._unrecognized(request)
+        version = headers["Stripe-Version"]
         try:
-            query = parse_query(request.query_params.multi_items(), events=resource == "events")
+            query = parse_query(request.query_params.multi_items(), resource=resource)
             if request.scope.get("state", {}).get("fault") == "expired_cursor":
                 self._expire_cursor(query, resource)
             if resource == "events":
                 data, has_more = self.feed.page(query)
+                self._check_expansions(query.expand, "event", list_of=True)
             else:
-                data, has_more = self._record_page(KINDS[resource], query)
+                data, has_more = self._record_page(KINDS[resource], query, version)
+                data = [self._expand(record, query.expand, version, list_of=True) for record in data]
         except ParamError as error:
             return self._refuse(error, headers)
         self.faults.served(self.name, resource, len(data))
@@ -247,11 +263,46 @@ class Stripe(System):
             noun = KINDS[resource].object if resource in KINDS else "event"
             raise ParamError(f"No such {noun}: '{getattr(query, param)}'", param, "resource_missing")
 
-    def _record_page(self, kind: Kind, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def _record_page(self, kind: Kind, query: ListQuery, version: str) -> tuple[list[dict[str, Any]], bool]:
         after = self._cursor_index(kind, query.starting_after, "starting_after")
         before = self._cursor_index(kind, query.ending_before, "ending_before")
-        rows, has_more = record_page(self.dataset(kind.stream), query, after, before)
-        return [self.renderer.render(kind.stream, row) for row in rows], has_more
+
+        def render(row: Row) -> dict[str, Any] | None:
+            # A canceled subscription stays listed (its status says so); deleted objects are gone.
+            if row.deleted and kind.stream != "subscriptions":
+                return None
+            return self.renderer.render(kind.stream, row, version)
+
+        return record_page(self.dataset(kind.stream), query, after, before, render)
+
+    def _check_expansions(self, paths: tuple[str, ...], noun: str, *, list_of: bool) -> dict[str, str]:
+        """The fields to expand, by name; a path this object cannot expand is refused as Stripe does."""
+        fields = {}
+        for path in paths:
+            name = path.removeprefix("data.") if list_of and path.startswith("data.") else None
+            name = name if list_of else path
+            if name is None or name not in EXPANDABLE.get(noun, {}):
+                raise ParamError(f"This property cannot be expanded ({path}).", "expand")
+            fields[name] = EXPANDABLE[noun][name]
+        return fields
+
+    def _expand(
+        self, record: dict[str, Any], paths: tuple[str, ...], version: str, *, list_of: bool = False
+    ) -> dict[str, Any]:
+        for name, stream in self._check_expansions(paths, str(record["object"]), list_of=list_of).items():
+            target = record.get(name)
+            if not isinstance(target, str):
+                continue
+            found = self.renderer.find(target)
+            row = None if found is None else self.dataset(stream).row(found[1])
+            if row is None:
+                continue
+            kind = KINDS[stream]
+            if row.deleted and stream != "subscriptions":
+                record[name] = {"id": target, "object": kind.object, "deleted": True}
+            else:
+                record[name] = self.renderer.render(stream, row, version)
+        return record
 
     def _cursor_index(self, kind: Kind, cursor: str | None, param: str) -> int | None:
         if cursor is None:
@@ -266,14 +317,20 @@ class Stripe(System):
         if refusal is not None:
             return refusal
         resource, object_id = request.path_params["resource"], request.path_params["object_id"]
+        if resource != "events" and resource not in KINDS:
+            return await self._unrecognized(request)
+        try:
+            expand = _retrieve_expansions(request.query_params.multi_items())
+            if resource == "events":
+                self._check_expansions(expand, "event", list_of=False)
+        except ParamError as error:
+            return self._refuse(error, headers)
         if resource == "events":
             event = self.feed.get(object_id)
             if event is None:
                 missing = ParamError(f"No such event: '{object_id}'", "id", "resource_missing")
                 return self._refuse(missing, headers, 404)
             return self._json(event, headers=headers)
-        if resource not in KINDS:
-            return await self._unrecognized(request)
         kind = KINDS[resource]
         index = self.renderer.ids.index_of(kind.prefix, object_id)
         row = None if index is None else self.dataset(kind.stream).row(index)
@@ -281,9 +338,36 @@ class Stripe(System):
             missing = ParamError(f"No such {kind.object}: '{object_id}'", "id", "resource_missing")
             return self._refuse(missing, headers, 404)
         self.faults.served(self.name, kind.stream, 1)
-        if row.deleted:
+        if row.deleted and kind.stream != "subscriptions":
             return self._json({"id": object_id, "object": kind.object, "deleted": True}, headers=headers)
-        return self._json(self.renderer.render(kind.stream, row), headers=headers)
+        record = self.renderer.render(kind.stream, row, headers["Stripe-Version"])
+        try:
+            return self._json(self._expand(record, expand, headers["Stripe-Version"]), headers=headers)
+        except ParamError as error:
+            return self._refuse(error, headers)
+
+    async def _delete_invoice(self, request: Request) -> Response:
+        """Stripe deletes draft invoices only; a finalized one must be voided instead."""
+        headers, refusal = self._begin(request, write=True)
+        if refusal is not None:
+            return refusal
+        object_id = request.path_params["object_id"]
+        dataset = self.dataset("invoices")
+        index = self.renderer.ids.index_of("in", object_id)
+        row = None if index is None else dataset.row(index)
+        if row is None or row.deleted:
+            missing = ParamError(f"No such invoice: '{object_id}'", "id", "resource_missing")
+            return self._refuse(missing, headers, 404)
+        if self.renderer.render("invoices", row)["status"] != "draft":
+            message = "You can only delete draft invoices."
+            return self._error(
+                400, "invalid_request_error", message, code="invoice_not_editable", headers=headers
+            )
+        with dataset.lock:
+            dataset.changes[row.index] = Row(
+                row.index, datetime.fromtimestamp(self.clock(), UTC), row.created, row.version, deleted=True
+            )
+        return self._json({"id": object_id, "object": "invoice", "deleted": True}, headers=headers)
 
     # Writes.
 
@@ -381,6 +465,16 @@ class Stripe(System):
             )
         except ParamError as error:
             return self._refuse(error, headers)
+
+
+def _retrieve_expansions(items: list[tuple[str, str]]) -> tuple[str, ...]:
+    """`expand[]` of a retrieve; it takes no other query parameter."""
+    expand = []
+    for name, value in items:
+        if name.partition("[")[0] != "expand":
+            raise ParamError(f"Received unknown parameter: {name}", name, "parameter_unknown")
+        expand.append(value)
+    return tuple(expand)
 
 
 def _api_key(request: Request) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 from itertools import islice
+from typing import Any
 
 from integrations_sandbox.emulator.data import Dataset, Row
 from integrations_sandbox.emulator.systems.stripe_render import (
@@ -33,9 +34,44 @@ CREATED, UPDATED, DELETED = 0, 1, 2
 EventKey = tuple[int, int, int, int]
 """(milliseconds, kind number, record index, change): events sort by this, newest first."""
 
-_LIST_PARAMS = {"limit", "starting_after", "ending_before", "created", "expand", "expand[]"}
-_CREATED_OPS = {"gte", "gt", "lte", "lt"}
-_EVENT_PARAMS = {"type", "types", "types[]", "delivery_success"}
+_PAGING_PARAMS = {"limit", "starting_after", "ending_before", "created", "expand"}
+_RANGE_OPS = {"gte", "gt", "lte", "lt"}
+_SUBSCRIPTION_STATUSES = (
+    "active", "all", "canceled", "ended", "incomplete", "incomplete_expired",
+    "past_due", "paused", "trialing", "unpaid",
+)  # fmt: skip
+_ENUMS = {
+    ("invoices", "status"): ("draft", "open", "paid", "uncollectible", "void"),
+    ("invoices", "collection_method"): ("charge_automatically", "send_invoice"),
+    ("subscriptions", "status"): _SUBSCRIPTION_STATUSES,
+    ("subscriptions", "collection_method"): ("charge_automatically", "send_invoice"),
+}
+FILTERS: dict[str, dict[str, str]] = {
+    "customers": {"email": "equals", "test_clock": "equals"},
+    "charges": {"customer": "equals", "payment_intent": "equals", "transfer_group": "equals"},
+    "invoices": {
+        "collection_method": "equals",
+        "customer": "equals",
+        "due_date": "range",
+        "status": "equals",
+        "subscription": "equals",
+    },
+    "subscriptions": {
+        "automatic_tax": "automatic_tax",
+        "collection_method": "equals",
+        "current_period_end": "range",
+        "current_period_start": "range",
+        "customer": "equals",
+        "price": "price",
+        "status": "status",
+        "test_clock": "equals",
+    },
+    "events": {"type": "events", "types": "events", "delivery_success": "boolean"},
+}
+"""The documented filters of each list endpoint (besides paging and `created`), by how they match."""
+
+Record = dict[str, Any]
+Matcher = Callable[[Record], bool]
 
 
 class ParamError(Exception):
@@ -48,7 +84,8 @@ class ParamError(Exception):
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A list request's parameters, with `created` folded into [gte, lt) seconds."""
+    """A list request's parameters, with `created` folded into [gte, lt) seconds and every other filter
+    a matcher on the rendered record."""
 
     limit: int = DEFAULT_LIMIT
     starting_after: str | None = None
@@ -56,14 +93,23 @@ class ListQuery:
     created_gte: int | None = None
     created_lt: int | None = None
     types: tuple[str, ...] = ()
+    matchers: tuple[Matcher, ...] = ()
+    expand: tuple[str, ...] = ()
+
+    def keeps(self, record: Record) -> bool:
+        return all(matcher(record) for matcher in self.matchers)
 
 
-def parse_query(items: Iterable[tuple[str, str]], *, events: bool = False) -> ListQuery:
+def parse_query(items: Iterable[tuple[str, str]], *, resource: str = "", events: bool = False) -> ListQuery:
     """Validate a list's query string as Stripe does: unknown parameters and bad values are errors."""
-    limit, cursors, types = DEFAULT_LIMIT, {}, []
-    gte: int | None = None
-    lt: int | None = None
+    resource = "events" if events else resource
+    filters = FILTERS.get(resource, {})
+    limit, cursors, types, expand = DEFAULT_LIMIT, {}, [], []
+    ranges: dict[str, list[int | None]] = {}
+    equals: dict[str, str] = {}
     for name, value in items:
+        head, _, rest = name.partition("[")
+        op = rest.removesuffix("]")
         if name == "limit":
             limit = _integer(name, value)
             if not 1 <= limit <= MAX_LIMIT:
@@ -71,24 +117,85 @@ def parse_query(items: Iterable[tuple[str, str]], *, events: bool = False) -> Li
                 raise ParamError(f"This value must be {edge}.", "limit")
         elif name in ("starting_after", "ending_before"):
             cursors[name] = value
-        elif name == "created" or (name.startswith("created[") and name[8:-1] in _CREATED_OPS):
-            seconds = _integer(name, value)
-            op = name[8:-1] if name != "created" else "eq"
-            low = seconds + 1 if op == "gt" else seconds if op in ("gte", "eq") else None
-            high = seconds + 1 if op in ("lte", "eq") else seconds if op == "lt" else None
-            gte = low if gte is None or (low is not None and low > gte) else gte
-            lt = high if lt is None or (high is not None and high < lt) else lt
-        elif events and name in _EVENT_PARAMS:
-            types += [value] if name != "delivery_success" else []
-        elif name not in _LIST_PARAMS and not name.startswith("expand["):
+        elif head == "expand" and op in ("", *map(str, range(MAX_LIMIT))):
+            expand.append(value)
+        elif (head == "created" or filters.get(head) == "range") and (not op or op in _RANGE_OPS):
+            _narrow(ranges.setdefault(head, [None, None]), op or "eq", _integer(name, value))
+        elif filters.get(head) == "events" and (not op or head == "types"):
+            types.append(value)
+        elif filters.get(head) == "boolean" and not op:
+            _boolean(name, value)
+        elif filters.get(head) == "automatic_tax" and op == "enabled":
+            equals[name] = str(_boolean(name, value)).lower()
+        elif head in filters and not op:
+            allowed = _ENUMS.get((resource, head))
+            if allowed is not None and value not in allowed:
+                raise ParamError(f"Invalid {head}: must be one of {', '.join(allowed)}", head)
+            equals[head] = value
+        else:
             raise ParamError(f"Received unknown parameter: {name}", name, "parameter_unknown")
     if len(cursors) > 1:
         raise ParamError(
             "You may only specify one of these parameters: ending_before, starting_after.", "ending_before"
         )
+    created = ranges.pop("created", [None, None])
+    matchers = [_range_matcher(field, low, high) for field, (low, high) in ranges.items()]
+    matchers += [_matcher(resource, field, value) for field, value in equals.items()]
+    if resource == "subscriptions" and "status" not in equals:
+        # Stripe leaves canceled subscriptions out unless a status asks for them (`all`, `canceled`).
+        matchers.append(lambda record: record.get("status") != "canceled")
     return ListQuery(
-        limit, cursors.get("starting_after"), cursors.get("ending_before"), gte, lt, tuple(types)
+        limit,
+        cursors.get("starting_after"),
+        cursors.get("ending_before"),
+        created[0],
+        created[1],
+        tuple(types),
+        tuple(matchers),
+        tuple(expand),
     )
+
+
+def _narrow(bounds: list[int | None], op: str, seconds: int) -> None:
+    """Fold one range condition into [gte, lt)."""
+    low = seconds + 1 if op == "gt" else seconds if op in ("gte", "eq") else None
+    high = seconds + 1 if op in ("lte", "eq") else seconds if op == "lt" else None
+    if low is not None and (bounds[0] is None or low > bounds[0]):
+        bounds[0] = low
+    if high is not None and (bounds[1] is None or high < bounds[1]):
+        bounds[1] = high
+
+
+def _range_matcher(field: str, low: int | None, high: int | None) -> Matcher:
+    def matches(record: Record) -> bool:
+        value = record.get(field)
+        return isinstance(value, int) and (low is None or value >= low) and (high is None or value < high)
+
+    return matches
+
+
+def _matcher(resource: str, field: str, value: str) -> Matcher:
+    if field == "automatic_tax[enabled]":
+        return lambda record: str(record["automatic_tax"]["enabled"]).lower() == value
+    if field == "price":
+        return lambda record: any(item["price"]["id"] == value for item in record["items"]["data"])
+    if resource == "subscriptions" and field == "status":
+        if value == "all":
+            return lambda record: True
+        if value == "ended":
+            return lambda record: record.get("status") in ("canceled", "incomplete_expired")
+    return lambda record: _identity(record.get(field)) == value
+
+
+def _identity(value: Any) -> Any:
+    """An expandable field's id, whether or not it was expanded."""
+    return value["id"] if isinstance(value, dict) and "id" in value else value
+
+
+def _boolean(name: str, value: str) -> bool:
+    if value not in ("true", "false"):
+        raise ParamError(f"Invalid boolean: {value}", name, "parameter_invalid_boolean")
+    return value == "true"
 
 
 def _integer(name: str, value: str) -> int:
@@ -99,18 +206,26 @@ def _integer(name: str, value: str) -> int:
 
 
 def record_page(
-    dataset: Dataset, query: ListQuery, after: int | None, before: int | None
-) -> tuple[list[Row], bool]:
-    """One page of live rows, newest first, and whether more lie beyond it in the paging direction."""
+    dataset: Dataset,
+    query: ListQuery,
+    after: int | None,
+    before: int | None,
+    render: Callable[[Row], Record | None],
+) -> tuple[list[Record], bool]:
+    """One page of listed records, newest first, and whether more lie beyond it in the paging direction.
+
+    `render` gives a row's record, or None where the list leaves it out (a deleted object); the query's
+    filters then pick from those records.
+    """
     lo, hi = _created_range(dataset, query)
     if after is not None:
         hi = min(hi, after)
     if before is not None:
         lo = max(lo, before + 1)
-        rows = _live(dataset, range(lo, hi), query.limit + 1)
-        return rows[: query.limit][::-1], len(rows) > query.limit
-    rows = _live(dataset, range(hi - 1, lo - 1, -1), query.limit + 1)
-    return rows[: query.limit], len(rows) > query.limit
+        found = _matching(dataset, range(lo, hi), query, render)
+        return found[: query.limit][::-1], len(found) > query.limit
+    found = _matching(dataset, range(hi - 1, lo - 1, -1), query, render)
+    return found[: query.limit], len(found) > query.limit
 
 
 def _created_range(dataset: Dataset, query: ListQuery) -> tuple[int, int]:
@@ -128,13 +243,17 @@ def _created_range(dataset: Dataset, query: ListQuery) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
-def _live(dataset: Dataset, indexes: range, count: int) -> list[Row]:
+def _matching(
+    dataset: Dataset, indexes: range, query: ListQuery, render: Callable[[Row], Record | None]
+) -> list[Record]:
+    """Up to limit + 1 records, so the caller knows whether another follows."""
     found = []
     for index in indexes:
         row = dataset.row(index)
-        if row is not None and not row.deleted:
-            found.append(row)
-            if len(found) == count:
+        record = None if row is None else render(row)
+        if record is not None and query.keeps(record):
+            found.append(record)
+            if len(found) > query.limit:
                 break
     return found
 

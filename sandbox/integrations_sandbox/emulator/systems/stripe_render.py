@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from integrations_sandbox.emulator.data import Row
@@ -20,6 +20,10 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # i
 INDEX_DIGITS = 6
 CHECK_DIGITS = 8
 API_VERSION = "2024-06-20"
+LATEST_VERSION = "2026-10-28.endive"
+VERSIONS = (API_VERSION, LATEST_VERSION)
+"""The API versions whose shapes the emulator serves: the one the connector pins (the default) and the
+`stripe` library's default. Any other version is refused, as Stripe refuses a version it does not know."""
 
 FIRST_NAMES = [
     "Ada",
@@ -74,6 +78,7 @@ CITIES = [
     ("Boston", "MA", "02108"),
 ]
 TIERS = ["bronze", "silver", "gold", "platinum"]
+BASE_PRICE_TIME = datetime(2023, 1, 1, tzinfo=UTC)
 
 
 def encode(number: int, width: int) -> str:
@@ -197,7 +202,9 @@ class Renderer:
             "subscriptions": self._subscription,
         }
 
-    def render(self, stream: str, row: Row) -> dict[str, Any]:
+    def render(self, stream: str, row: Row, version: str = API_VERSION) -> dict[str, Any]:
+        """The record as `version` shapes it; a deleted subscription is canceled, a deleted invoice was a
+        draft (Stripe deletes only drafts and keeps canceled subscriptions retrievable)."""
         kind = KINDS[stream]
         fixed = Draw(self.seed, stream, row.index)
         changing = Draw(self.seed, stream, row.index, row.version)
@@ -206,7 +213,15 @@ class Renderer:
             record.update(self.written(record["id"]) or {})
         if self.is_poison(stream, row.index):
             _poison(kind, record)
-        return record
+        return reshape(record, version)
+
+    def find(self, object_id: str) -> tuple[Kind, int] | None:
+        """The kind and index of an id this emulator issued, for expansions."""
+        prefix = object_id.partition("_")[0]
+        for kind in KINDS.values():
+            if kind.prefix == prefix and (index := self.ids.index_of(prefix, object_id)) is not None:
+                return kind, index
+        return None
 
     def reference(self, stream: str, draw: Draw, slot: int) -> str | None:
         count = self.base_size(stream)
@@ -294,6 +309,7 @@ class Renderer:
     def _invoice(self, row: Row, fixed: Draw, changing: Draw) -> dict[str, Any]:
         due = fixed.between(0, 1000, 100_000)
         status = changing.pick(1, ["paid"] * 6 + ["open", "draft", "void", "uncollectible"])
+        status = "draft" if row.deleted else status
         paid = due if status == "paid" else 0
         created = unix(row.created)
         object_id = self.ids.make("in", row.index)
@@ -305,14 +321,19 @@ class Renderer:
             "amount_due": due,
             "amount_paid": paid,
             "amount_remaining": due - paid,
+            "amount_shipping": 0,
             "attempt_count": 1 if status != "draft" else 0,
             "attempted": status != "draft",
+            "automatic_tax": {"enabled": False, "status": None},
             "billing_reason": fixed.pick(2, ["subscription_cycle", "subscription_create", "manual"]),
+            "charge": None,
             "collection_method": "charge_automatically",
             "created": created,
             "currency": "usd",
             "customer": self.reference("customers", fixed, 3),
+            "default_tax_rates": [],
             "due_date": None,
+            "issuer": {"type": "self"},
             "lines": {
                 "object": "list",
                 "data": [],
@@ -324,44 +345,83 @@ class Renderer:
             "metadata": revision(row),
             "number": f"SBX-{row.index + 1:06d}" if status != "draft" else None,
             "paid": status == "paid",
+            "paid_out_of_band": False,
+            "payment_intent": None,
+            "payment_settings": {
+                "default_mandate": None,
+                "payment_method_options": None,
+                "payment_method_types": None,
+            },
             "period_end": created,
             "period_start": created - int(timedelta(days=30).total_seconds()),
+            "post_payment_credit_notes_amount": 0,
+            "pre_payment_credit_notes_amount": 0,
+            "rendering": None,
+            "starting_balance": 0,
             "status": status,
+            "status_transitions": {
+                "finalized_at": None if status == "draft" else created,
+                "marked_uncollectible_at": created if status == "uncollectible" else None,
+                "paid_at": created if status == "paid" else None,
+                "voided_at": created if status == "void" else None,
+            },
             "subscription": self.reference("subscriptions", fixed, 4),
             "subtotal": due,
             "tax": None,
             "total": due,
+            "total_tax_amounts": [],
         }
 
     def _subscription(self, row: Row, fixed: Draw, changing: Draw) -> dict[str, Any]:
         created = unix(row.created)
         object_id = self.ids.make("sub", row.index)
         status = changing.pick(0, ["active"] * 6 + ["trialing", "past_due", "canceled"])
-        quantity = fixed.between(1, 1, 20)
+        status = "canceled" if row.deleted else status
+        unit_amount = fixed.pick(2, [900, 2900, 9900])
         price = {
             "id": self.ids.make("price", row.index % 12),
             "object": "price",
             "active": True,
+            "billing_scheme": "per_unit",
+            "created": unix(BASE_PRICE_TIME),
             "currency": "usd",
+            "livemode": False,
+            "lookup_key": None,
+            "metadata": {},
+            "nickname": None,
             "product": self.ids.make("prod", row.index % 12),
-            "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"},
+            "recurring": {
+                "aggregate_usage": None,
+                "interval": "month",
+                "interval_count": 1,
+                "usage_type": "licensed",
+            },
+            "tax_behavior": "unspecified",
+            "tiers_mode": None,
+            "transform_quantity": None,
             "type": "recurring",
-            "unit_amount": fixed.pick(2, [900, 2900, 9900]),
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": str(unit_amount),
         }
         item = {
             "id": self.ids.make("si", row.index),
             "object": "subscription_item",
+            "billing_thresholds": None,
             "created": created,
+            "discounts": [],
             "metadata": revision(row),
             "price": price,
-            "quantity": quantity,
+            "quantity": fixed.between(1, 1, 20),
             "subscription": object_id,
+            "tax_rates": [],
         }
         period = int(timedelta(days=30).total_seconds())
         return {
             "id": object_id,
             "object": "subscription",
+            "automatic_tax": {"enabled": False},
             "billing_cycle_anchor": created,
+            "billing_cycle_anchor_config": None,
             "cancel_at": None,
             "cancel_at_period_end": False,
             "canceled_at": unix(row.ts) if status == "canceled" else None,
@@ -372,7 +432,10 @@ class Renderer:
             "current_period_start": created,
             "customer": self.reference("customers", fixed, 3),
             "default_payment_method": None,
+            "discount": None,
+            "discounts": [],
             "ended_at": unix(row.ts) if status == "canceled" else None,
+            "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
             "items": {
                 "object": "list",
                 "data": [item],
@@ -383,12 +446,54 @@ class Renderer:
             "latest_invoice": None,
             "livemode": False,
             "metadata": {},
-            "quantity": quantity,
             "start_date": created,
             "status": status,
             "trial_end": None,
             "trial_start": None,
         }
+
+
+_REMOVED_IN_LATEST = {
+    "charge": ("invoice",),
+    "invoice": (
+        "charge",
+        "discount",
+        "paid",
+        "paid_out_of_band",
+        "payment_intent",
+        "tax",
+        "total_tax_amounts",
+    ),
+    "subscription": ("current_period_end", "current_period_start", "discount"),
+}
+
+
+def reshape(record: dict[str, Any], version: str) -> dict[str, Any]:
+    """A record rendered in the pinned version's shape, in `version`'s shape.
+
+    From 2025-03-31 (basil) a subscription's billing period is on its items, an invoice names its
+    subscription under `parent`, and the fields listed in `_REMOVED_IN_LATEST` are gone.
+    """
+    if version == API_VERSION:
+        return record
+    kind = record.get("object")
+    shaped = {name: value for name, value in record.items() if name not in _REMOVED_IN_LATEST.get(kind, ())}
+    if kind == "subscription":
+        period = {name: record[name] for name in ("current_period_start", "current_period_end")}
+        items = record["items"]
+        shaped["items"] = {**items, "data": [{**item, **period} for item in items["data"]]}
+    elif kind == "invoice":
+        subscription = record.get("subscription")
+        shaped["parent"] = (
+            None
+            if subscription is None
+            else {
+                "quote_details": None,
+                "subscription_details": {"metadata": None, "subscription": subscription},
+                "type": "subscription_details",
+            }
+        )
+    return shaped
 
 
 def _poison(kind: Kind, record: dict[str, Any]) -> None:
