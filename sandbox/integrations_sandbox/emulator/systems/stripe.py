@@ -77,12 +77,26 @@ _NEW_CUSTOMER = {
     "tax_exempt": "none",
 }
 _ERROR_TYPES = {402: "card_error", 409: "idempotency_error"}
-EXPANDABLE = {
+EXPANDABLE: dict[str, dict[str, str | None]] = {
+    "customer": {"default_source": None, "test_clock": None},
     "charge": {"customer": "customers", "invoice": "invoices"},
-    "invoice": {"charge": "charges", "customer": "customers", "subscription": "subscriptions"},
-    "subscription": {"customer": "customers", "latest_invoice": "invoices"},
+    "invoice": {
+        "charge": "charges",
+        "customer": "customers",
+        "default_payment_method": None,
+        "payment_intent": None,
+        "subscription": "subscriptions",
+        "test_clock": None,
+    },
+    "subscription": {
+        "customer": "customers",
+        "default_payment_method": None,
+        "latest_invoice": "invoices",
+        "test_clock": None,
+    },
 }
-"""The expandable fields (per Stripe's spec) that point at objects the emulator serves."""
+"""Expandable fields (per Stripe's spec) of the served objects: the stream the object they name comes
+from, or None where the sandbox always serves the field as null (expanding null leaves it null)."""
 
 
 def mask_key(key: str) -> str:
@@ -275,7 +289,7 @@ class Stripe(System):
 
         return record_page(self.dataset(kind.stream), query, after, before, render)
 
-    def _check_expansions(self, paths: tuple[str, ...], noun: str, *, list_of: bool) -> dict[str, str]:
+    def _check_expansions(self, paths: tuple[str, ...], noun: str, *, list_of: bool) -> dict[str, str | None]:
         """The fields to expand, by name; a path this object cannot expand is refused as Stripe does."""
         fields = {}
         for path in paths:
@@ -291,7 +305,7 @@ class Stripe(System):
     ) -> dict[str, Any]:
         for name, stream in self._check_expansions(paths, str(record["object"]), list_of=list_of).items():
             target = record.get(name)
-            if not isinstance(target, str):
+            if stream is None or not isinstance(target, str):
                 continue
             found = self.renderer.find(target)
             row = None if found is None else self.dataset(stream).row(found[1])
@@ -412,7 +426,7 @@ class Stripe(System):
                 )
             current = self.renderer.render("customers", row)
         try:
-            changes = customer_changes(params, current.get("metadata") or {})
+            changes = customer_changes(params, current, creating=object_id is None)
         except ParamError as error:
             return self._refuse(error, headers)
         outcome = self.faults.write_outcome(self.name, "customers", object_id or write_key)

@@ -27,15 +27,32 @@ CUSTOMER_FIELDS = {
     "balance",
     "description",
     "email",
+    "invoice_prefix",
+    "invoice_settings",
     "metadata",
     "name",
+    "next_invoice_sequence",
     "phone",
     "preferred_locales",
     "shipping",
     "tax_exempt",
-    "invoice_prefix",
 }
-_IGNORED = {"expand"}
+"""Customer parameters that change the customer object as served."""
+_UNSERVED = {"cash_balance", "expand", "tax"}
+"""Documented parameters whose effect the served customer object does not show (its cash balance and
+tax settings appear only when expanded), accepted and kept nowhere."""
+_REFERENCES = {"coupon": "coupon", "promotion_code": "promotion code", "source": "source"}
+_CREATE_ONLY = {"payment_method": "PaymentMethod", "test_clock": "test clock"}
+_UPDATE_ONLY = {
+    "bank_account": "source",
+    "card": "source",
+    "default_alipay_account": "source",
+    "default_bank_account": "source",
+    "default_card": "source",
+    "default_source": "source",
+}
+"""Documented parameters naming objects the sandbox holds none of: refused as Stripe refuses an id it does
+not know (`resource_missing`), never as unknown parameters."""
 
 
 def parse_form(body: bytes) -> dict[str, Any]:
@@ -105,23 +122,48 @@ class IdempotencyStore:
                 self._saved.popitem(last=False)
 
 
-def customer_changes(params: dict[str, Any], current_metadata: dict[str, Any]) -> dict[str, Any]:
+def customer_changes(
+    params: dict[str, Any], current: dict[str, Any], *, creating: bool = False
+) -> dict[str, Any]:
     """The customer fields a create/update sets; metadata merges key by key, "" unsets a key."""
     changes: dict[str, Any] = {}
+    references = _REFERENCES | (_CREATE_ONLY if creating else _UPDATE_ONLY)
     for name, value in params.items():
-        if name in _IGNORED:
+        if name in _UNSERVED or (creating and name == "tax_id_data"):
             continue
+        if name in references:
+            raise ParamError(f"No such {references[name]}: '{value}'", name, "resource_missing")
         if name not in CUSTOMER_FIELDS:
             raise ParamError(f"Received unknown parameter: {name}", name, "parameter_unknown")
         if name == "metadata":
-            changes["metadata"] = _merge_metadata(current_metadata, value)
-        elif name == "balance":
-            changes["balance"] = _integer_param(name, value)
+            changes["metadata"] = _merge_metadata(current.get("metadata") or {}, value)
+        elif name in ("balance", "next_invoice_sequence"):
+            changes[name] = _integer_param(name, value)
+        elif name == "invoice_settings":
+            changes[name] = _invoice_settings(current.get("invoice_settings") or {}, value)
         elif name == "email" and value and ("@" not in value or " " in value):
             raise ParamError(f"Invalid email address: {value}", "email", "email_invalid")
         else:
             changes[name] = value if value != "" else None
     return changes
+
+
+def _invoice_settings(current: dict[str, Any], value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ParamError("Invalid object", "invoice_settings", "parameter_invalid_empty")
+    unknown = set(value) - {"custom_fields", "default_payment_method", "footer", "rendering_options"}
+    if unknown:
+        name = f"invoice_settings[{min(unknown)}]"
+        raise ParamError(f"Received unknown parameter: {name}", name, "parameter_unknown")
+    if value.get("default_payment_method"):
+        method = value["default_payment_method"]
+        raise ParamError(
+            f"No such PaymentMethod: '{method}'",
+            "invoice_settings[default_payment_method]",
+            "resource_missing",
+        )
+    base = {"custom_fields": None, "default_payment_method": None, "footer": None, "rendering_options": None}
+    return {**base, **current, **{key: text if text != "" else None for key, text in value.items()}}
 
 
 def _merge_metadata(current: dict[str, Any], value: Any) -> dict[str, Any]:
