@@ -71,6 +71,18 @@ class PartFile:
     sha256: str
 
 
+@dataclass(frozen=True)
+class ManifestSchemaChange:
+    """One difference between a stream's declared fields and what the system described at extract
+    time, and what the extract did about it (`action`: added, ignored, nulled, widened, noted)."""
+
+    field: str
+    change: str
+    old_type: str | None
+    new_type: str | None
+    action: str
+
+
 @dataclass
 class Manifest:
     """What one extract produced. Downstream loads exactly these files and expects exactly these counts."""
@@ -90,6 +102,13 @@ class Manifest:
     rejected_keys: list[str] = field(default_factory=list)
     """Keys of the records rejected to the DLQ: a full load must not take them for deleted."""
     extracted_at: str | None = None
+    schema_changes: list[ManifestSchemaChange] = field(default_factory=list)
+    """How the live description differed from the declared fields, one entry per field and change."""
+    unknown_fields: dict[str, int] = field(default_factory=dict)
+    """Fields records carried that the schema does not declare (and the extract left out), with the
+    number of records that carried each."""
+    run: dict[str, str] = field(default_factory=dict)
+    """The task that wrote this extract: dag_id, run_id, task_id."""
     version: int = 1
 
     @property
@@ -105,8 +124,9 @@ class Manifest:
     def from_json(cls, text: str | bytes) -> Manifest:
         data = json.loads(text)
         data.pop("rows", None)
-        data["files"] = [PartFile(**f) for f in data["files"]]
         try:
+            data["files"] = [PartFile(**f) for f in data["files"]]
+            data["schema_changes"] = [ManifestSchemaChange(**c) for c in data.get("schema_changes", [])]
             return cls(**data)
         except TypeError as error:
             raise ConfigError(f"not a manifest this version understands: {error}") from None

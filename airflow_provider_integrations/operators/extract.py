@@ -6,17 +6,29 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_integrations.core.dlq import DLQEntry, RunContext
+from airflow_provider_integrations.core.drift_check import (
+    BACKFILL_OPTION,
+    UnknownFields,
+    backfill_due,
+    check_policy,
+    describe_live,
+    log_changes,
+    plan_drift,
+)
 from airflow_provider_integrations.core.errors import ConfigError, RecordError
 from airflow_provider_integrations.core.records import Manifest, PartWriter, batch_id
 from airflow_provider_integrations.core.watermark import ReadMark, Window, parse_timestamp, window_after
 from airflow_provider_integrations.dlq_config import open_dlq
 from airflow_provider_integrations.hooks.registry import hook_for
 from airflow_provider_integrations.operators.outcomes import task_outcomes
+
+if TYPE_CHECKING:
+    from airflow_provider_integrations.connectors.base import Connector
 
 log = logging.getLogger(__name__)
 DLQ_FLUSH = 1_000
@@ -25,6 +37,8 @@ DEFAULT_MODE = "auto"
 """What an extract reads when its task, stream config or DAG file names no mode (see the operator)."""
 READ_MARK = "read_mark"
 """XCom key of what an extract read (a `ReadMark`): where the next `mode="auto"` run carries on."""
+BACKFILLED = "backfilled_fields"
+"""XCom key of the added fields a full read has filled in (`backfill_new_fields`), carried run to run."""
 
 
 def run_context(context: Context) -> RunContext:
@@ -89,6 +103,24 @@ class SaaSToS3Operator(BaseOperator):
     break the stream's schema go to the DLQ with their reason; the others are written in parts of at
     most `part_rows` rows. Keys are deterministic, so a retried task overwrites its own files; the
     manifest is written last and is what loads trust. Returns the manifest's S3 URI (XCom).
+
+    Before reading, the stream's live description (one describe call, where the system offers one) is
+    checked against its declared fields; the differences follow `schema_policy` and land in the manifest,
+    and fields records carry that the stream does not declare are counted there (docs/schema-changes.md).
+
+    :param conn_id: the SaaS connection (its type chooses the hook).
+    :param stream: the stream to read, as the catalog names it (templated).
+    :param bucket: the S3 bucket the parts and the manifest go to (templated).
+    :param aws_conn_id: the AWS connection that writes them.
+    :param prefix: the key prefix under the bucket (templated).
+    :param mode: "auto", "incremental" or "full" (above).
+    :param lookback: how far before the window's start to read again (late-arriving changes).
+    :param part_rows: rows per Parquet part at most.
+    :param dlq_uri: where records that break the schema go (default the configured DLQ).
+    :param catalog: a catalog file (YAML) to take the stream from instead of the connection's catalog.
+    :param schema_policy: what a field the system added does: "add" extracts it (the load adds its
+        column; the stream option `backfill_new_fields: true` also reads the stream in full once so
+        existing rows get its values), "ignore" leaves it out, "fail" fails the task naming it.
     """
 
     template_fields: Sequence[str] = ("stream", "bucket", "prefix", "dlq_uri")
@@ -105,11 +137,15 @@ class SaaSToS3Operator(BaseOperator):
         lookback: timedelta = timedelta(0),
         part_rows: int = 500_000,
         dlq_uri: str | None = None,
+        catalog: str | None = None,
+        schema_policy: str = "add",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if mode not in EXTRACT_MODES:
             raise ConfigError(f"mode must be one of {EXTRACT_MODES}, got {mode!r}")
+        self.schema_policy = check_policy(schema_policy)
+        self.catalog = catalog
         self.conn_id = conn_id
         self.stream = stream
         self.bucket = bucket
@@ -142,11 +178,7 @@ class SaaSToS3Operator(BaseOperator):
     def _since_last_read(self, context: Context, end: datetime | None) -> Window | None:
         """From what this task read in the last successful DAG run (its read mark) to the interval's end,
         capped at now; nothing read before, or no mark (a stream new to the DAG): everything."""
-        ti = context["ti"]
-        previous = ti.get_previous_dagrun(state="success")
-        raw = None
-        if previous is not None:
-            raw = ti.xcom_pull(task_ids=self.task_id, key=READ_MARK, run_id=previous.run_id)
+        raw = self._from_last_success(context, READ_MARK)
         mark = None if raw is None else ReadMark.from_json(raw)
         now = datetime.now(UTC)
         if end is not None and end > now:
@@ -158,13 +190,35 @@ class SaaSToS3Operator(BaseOperator):
             )
         return window_after(mark, interval_end=end, now=now, lookback=self.lookback)
 
+    def _from_last_success(self, context: Context, key: str) -> Any:
+        """What this task pushed under `key` in the last successful DAG run, None without one."""
+        ti = context["ti"]
+        previous = ti.get_previous_dagrun(state="success")
+        return (
+            None if previous is None else ti.xcom_pull(task_ids=self.task_id, key=key, run_id=previous.run_id)
+        )
+
     def _extract(self, context: Context) -> str:
+        window = self._window(context)
+        hook = hook_for(self.conn_id, catalog_file=self.catalog)
+        try:
+            return self._read(context, hook.get_conn(), window)
+        finally:
+            hook.close()
+
+    def _read(self, context: Context, connector: Connector, window: Window | None) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        window = self._window(context)
-        hook = hook_for(self.conn_id)
-        connector = hook.get_conn()
-        stream = connector.stream(self.stream)
+        declared = connector.stream(self.stream)
+        plan = plan_drift(declared, describe_live(connector, declared), self.schema_policy)
+        log_changes(declared.name, plan.changes)
+        stream = connector.streams[declared.name] = plan.read
+        backfills = bool(declared.options.get(BACKFILL_OPTION))
+        backfilled = self._from_last_success(context, BACKFILLED) if backfills else None
+        backfill = backfill_due(declared, plan, backfilled)
+        if backfill and window is not None:
+            log.warning("%s: reading in full to fill in the new fields %s", stream.name, ", ".join(backfill))
+            window = None
         if not stream.incremental:
             window = None
         system = connector.system
@@ -172,7 +226,7 @@ class SaaSToS3Operator(BaseOperator):
         start = window.start.isoformat() if window else None
         end = window.end.isoformat() if window else None
         batch = batch_id(system, stream.name, start, end)
-        s3 = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+        s3: Any = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
         runs = run_context(context)
 
         def upload(path: Path, name: str) -> None:
@@ -183,11 +237,14 @@ class SaaSToS3Operator(BaseOperator):
         rejected_keys: list[str] = []
         span = CursorSpan()
         changes = CursorSpan()
+        unknown = UnknownFields(plan.schema.names)
+        see = unknown.see
+        validate = plan.schema.validate
         extracted_at = datetime.now(UTC)
         with (
             open_dlq(self.dlq_uri) as dlq,
             PartWriter(
-                stream.schema,
+                plan.schema,
                 upload,
                 batch_id=batch,
                 extracted_at=extracted_at,
@@ -197,8 +254,9 @@ class SaaSToS3Operator(BaseOperator):
         ):
             for record in connector.read(stream.name, window):
                 deleted = bool(record.get("_deleted") or record.get("IsDeleted"))
+                see(record)
                 try:
-                    values = stream.schema.validate(record, deleted=deleted).values
+                    values = validate(record, deleted=deleted).values
                     changed_at = changed_time(record, values, stream.changed_at)
                 except RecordError as error:
                     if error.record_key:
@@ -225,7 +283,6 @@ class SaaSToS3Operator(BaseOperator):
                     span.add(values[stream.cursor[0]])
             parts = writer.close()
             rejected_total += dlq.write(rejected)
-        hook.close()
 
         manifest = Manifest(
             system=system,
@@ -233,7 +290,7 @@ class SaaSToS3Operator(BaseOperator):
             batch_id=batch,
             window_start=start,
             window_end=end,
-            schema={f.name: f.type.value for f in stream.schema.fields},
+            schema={f.name: f.type.value for f in plan.schema.fields},
             primary_key=list(stream.primary_key),
             cursor=list(stream.cursor) if stream.cursor else None,
             files=parts,
@@ -242,6 +299,9 @@ class SaaSToS3Operator(BaseOperator):
             rejected=rejected_total,
             rejected_keys=rejected_keys,
             extracted_at=extracted_at.isoformat(),
+            schema_changes=list(plan.changes),
+            unknown_fields=unknown.counts,
+            run={"dag_id": runs.dag_id or "", "run_id": runs.run_id or "", "task_id": runs.task_id or ""},
         )
         manifest_key = f"{key_prefix}/manifest.json"
         s3.put_object(Bucket=self.bucket, Key=manifest_key, Body=manifest.to_json().encode())
@@ -250,8 +310,14 @@ class SaaSToS3Operator(BaseOperator):
             window.start if window else None, window.end if window else extracted_at, changes.latest
         )
         context["ti"].xcom_push(key=READ_MARK, value=mark.to_json())
+        if backfills:
+            filled = set((backfilled or {}).get("fields", [])) | (
+                set(plan.added) if window is None else set()
+            )
+            context["ti"].xcom_push(key=BACKFILLED, value={"fields": sorted(filled)})
         log.info(
-            "extracted %s/%s: %d rows in %d files, %d records to the DLQ, window %s .. %s",
+            "extracted %s/%s: %d rows in %d files, %d records to the DLQ, window %s .. %s; "
+            "fields records carried that the stream does not declare: %s",
             system,
             stream.name,
             manifest.rows,
@@ -259,6 +325,7 @@ class SaaSToS3Operator(BaseOperator):
             rejected_total,
             start or "(full)",
             end or "(full)",
+            manifest.unknown_fields or "none",
         )
         return f"s3://{self.bucket}/{manifest_key}"
 

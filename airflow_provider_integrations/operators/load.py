@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_integrations.core.errors import ConfigError, LoadError
-from airflow_provider_integrations.core.records import Manifest, PartFile
-from airflow_provider_integrations.core.schema import RecordSchema
+from airflow_provider_integrations.core.records import Manifest, ManifestSchemaChange, PartFile
+from airflow_provider_integrations.core.schema import Field, FieldType, RecordSchema
 from airflow_provider_integrations.core.sql import snowflake as sql
+from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.operators.outcomes import task_outcomes
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,12 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
     extract rejected to the DLQ are not taken for deleted. The COPY, MERGE and deletion run in one
     transaction.
 
+    Schema changes the extract found at the source (in the manifest) are applied and recorded: a column
+    whose type the source widened is widened (its values kept), and every change is a row in the
+    schema-change table (`schema_change_table`), written in the MERGE's transaction and only once per
+    batch, field and change, with a warning in the task log. Fields records carried that the stream does
+    not declare (counted by the extract) are warned about too. See docs/schema-changes.md.
+
     :param manifest_uri: the extract's manifest, `s3://bucket/prefix/manifest.json` (templated).
     :param target_table: the table to MERGE into, optionally `schema.table` or `db.schema.table`
         (templated); created if missing.
@@ -167,6 +174,8 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
     :param delete_mode: "soft" marks deleted rows `_DELETED = TRUE`; "hard" removes them.
     :param schema_policy: what a new source column does: "add" it, "fail" the task, or "ignore" it.
     :param full_load_deletes: after a full extract, delete target rows whose key the extract lacks.
+    :param schema_change_table: where schema changes are recorded, created if missing; default
+        `_INTEGRATIONS_SCHEMA_CHANGES` in the target table's schema (a bare name also lands there).
     """
 
     template_fields: Sequence[str] = ("manifest_uri", "target_table")
@@ -184,6 +193,7 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         delete_mode: str = "soft",
         schema_policy: str = "add",
         full_load_deletes: bool = True,
+        schema_change_table: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -201,12 +211,15 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         self.delete_mode = delete_mode
         self.schema_policy = schema_policy
         self.full_load_deletes = full_load_deletes
+        self.schema_change_table = schema_change_table
+        if schema_change_table is not None:
+            validate_identifier(schema_change_table, "schema_change_table")
 
     def execute(self, context: Context) -> dict[str, Any]:
         with task_outcomes():
-            return self._load()
+            return self._load(context)
 
-    def _load(self) -> dict[str, Any]:
+    def _load(self, context: Context) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
@@ -217,10 +230,13 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         s3: Any = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
         body = s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
         manifest = Manifest.from_json(body)
+        warn_unknown_fields(manifest)
+        schema = RecordSchema.from_config(manifest.schema, key=manifest.primary_key)
         if not manifest.files:
             log.info("%s/%s: the extract holds no rows; nothing to load", manifest.system, manifest.stream)
+            if manifest.schema_changes:
+                self._schema_only(manifest, schema, context)
             return {"rows": 0, "files": 0}
-        schema = RecordSchema.from_config(manifest.schema, key=manifest.primary_key)
         bucket_url = f"s3://{parts.netloc}/"
         tables = sql.LoadTables(
             self.target_table,
@@ -233,7 +249,8 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         try:
             cursor = conn.cursor()
             cursor.execute(sql.create_target(tables.target, schema.fields, manifest.primary_key))
-            fields = self._evolve(cursor, tables.target, schema)
+            fields = self._evolve(cursor, tables.target, schema, manifest.schema_changes)
+            changes_table = self._changes_table(cursor, manifest)
             cursor.execute(sql.create_staging(tables.staging, schema.fields))
             cursor.execute(sql.create_stage(tables.stage, bucket_url, self.storage_integration))
             cursor.execute(sql.describe_stage(tables.stage))
@@ -248,6 +265,7 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
                 cursor.execute(sql.merge(tables, fields, manifest.primary_key, hard_delete=hard))
                 merged = cursor.fetchall()
                 missing = self._mark_missing(cursor, manifest, tables)
+                self._record_changes(cursor, changes_table, manifest, context)
                 cursor.execute(sql.truncate(tables.staging))
                 cursor.execute("COMMIT")
             except BaseException:
@@ -310,14 +328,72 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         cursor.execute(statement, params)
         return int(cursor.rowcount or 0)
 
-    def _evolve(self, cursor: Any, target: str, schema: RecordSchema) -> list[Any]:
-        """Apply the schema policy; returns the fields the MERGE writes."""
-        query, params = sql.table_columns(target)
+    def _schema_only(self, manifest: Manifest, schema: RecordSchema, context: Context) -> None:
+        """An extract without rows that found schema changes: the target still gets its new and widened
+        columns, and the changes their rows."""
+        from airflow_provider_integrations.hooks.snowflake import SnowflakeHook
+
+        conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql.create_target(self.target_table, schema.fields, manifest.primary_key))
+            self._evolve(cursor, self.target_table, schema, manifest.schema_changes)
+            changes_table = self._changes_table(cursor, manifest)
+            cursor.execute("BEGIN")
+            try:
+                self._record_changes(cursor, changes_table, manifest, context)
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+
+    def _changes_table(self, cursor: Any, manifest: Manifest) -> str | None:
+        """The schema-change table, created before the transaction (DDL commits on its own)."""
+        if not manifest.schema_changes:
+            return None
+        table = sql.schema_changes_table(self.target_table, self.schema_change_table)
+        cursor.execute(sql.create_schema_changes(table))
+        return table
+
+    def _record_changes(self, cursor: Any, table: str | None, manifest: Manifest, context: Context) -> None:
+        """One row per schema change, unless this batch (or the latest row for the field) has it."""
+        if table is None:
+            return
+        for change in manifest.schema_changes:
+            log.warning(
+                "%s/%s -> %s: field %s %s (%s -> %s), %s",
+                manifest.system,
+                manifest.stream,
+                self.target_table,
+                change.field,
+                change.change,
+                change.old_type or "-",
+                change.new_type or "-",
+                change.action,
+            )
+            statement, params = sql.record_schema_change(
+                table, change_row(manifest, change, self.target_table, context)
+            )
+            cursor.execute(statement, params)
+
+    def _evolve(
+        self,
+        cursor: Any,
+        target: str,
+        schema: RecordSchema,
+        changes: Sequence[ManifestSchemaChange] = (),
+    ) -> list[Field]:
+        """Widen the columns the extract widened, then apply the schema policy to new columns; returns
+        the fields the MERGE writes."""
+        query, params = sql.column_types(target)
         cursor.execute(query, params)
-        existing = {str(row[0]).upper() for row in cursor.fetchall()}
-        for statement in sql.add_lineage_columns(target, existing):
+        types = {str(row[0]).upper(): sql.field_type_of(str(row[1]), row[2]) for row in cursor.fetchall()}
+        for statement in sql.add_lineage_columns(target, set(types)):
             cursor.execute(statement)
-        new = [f for f in schema.fields if f.name.upper() not in existing]
+        self._widen(cursor, target, schema, changes, types)
+        new = [f for f in schema.fields if f.name.upper() not in types]
         if not new:
             return list(schema.fields)
         names = ", ".join(f.name for f in new)
@@ -330,3 +406,64 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
             cursor.execute(statement)
         log.info("%s: added columns %s", target, names)
         return list(schema.fields)
+
+    @staticmethod
+    def _widen(
+        cursor: Any,
+        target: str,
+        schema: RecordSchema,
+        changes: Sequence[ManifestSchemaChange],
+        types: dict[str, FieldType | None],
+    ) -> None:
+        """Columns of fields the extract widened take the wider type (a re-run finds them done)."""
+        by_name = {f.name: f for f in schema.fields}
+        for change in changes:
+            field = by_name.get(change.field)
+            if change.action != "widened" or field is None:
+                continue
+            column = field.name.upper()
+            for statement in sql.resume_widening(target, field.name, set(types)):
+                cursor.execute(statement)
+            if column + sql.WIDENING_SUFFIX in types and column not in types:
+                types[column] = types.pop(column + sql.WIDENING_SUFFIX)
+            if column not in types or types[column] is field.type:
+                continue
+            log.warning("%s: widening column %s from %s to %s", target, column, types[column], field.type)
+            for statement in sql.widen_column(target, field.name, field.type):
+                cursor.execute(statement)
+            types[column] = field.type
+
+
+def warn_unknown_fields(manifest: Manifest) -> None:
+    """A warning for the fields records carried that the stream does not declare."""
+    if manifest.unknown_fields:
+        counts = ", ".join(f"{name} ({n} records)" for name, n in sorted(manifest.unknown_fields.items()))
+        log.warning(
+            "%s/%s: records carried fields the stream does not declare, left out: %s (declare them in "
+            "the catalog to load them)",
+            manifest.system,
+            manifest.stream,
+            counts,
+        )
+
+
+def change_row(
+    manifest: Manifest, change: ManifestSchemaChange, target: str, context: Context
+) -> dict[str, str | None]:
+    """The schema-change table's row for one change: what, where, and the run that found it."""
+    run = manifest.run
+    return {
+        "SYSTEM": manifest.system,
+        "STREAM": manifest.stream,
+        "FIELD": change.field,
+        "CHANGE": change.change,
+        "ACTION": change.action,
+        "OLD_TYPE": change.old_type,
+        "NEW_TYPE": change.new_type,
+        "DETECTED_AT": manifest.extracted_at,
+        "DAG_ID": run.get("dag_id") or context["ti"].dag_id,
+        "RUN_ID": run.get("run_id") or context["run_id"],
+        "TASK_ID": run.get("task_id") or context["ti"].task_id,
+        "TARGET_TABLE": target.upper(),
+        "BATCH_ID": manifest.batch_id,
+    }

@@ -278,3 +278,119 @@ def table_columns(table: str) -> tuple[str, list[str]]:
         f"{schema_filter}ORDER BY ORDINAL_POSITION"
     )
     return sql, params
+
+
+SCHEMA_CHANGES_TABLE = "_INTEGRATIONS_SCHEMA_CHANGES"
+"""The default schema-change table, created in the target table's schema."""
+SCHEMA_CHANGE_COLUMNS = (
+    ("SYSTEM", "VARCHAR"),
+    ("STREAM", "VARCHAR"),
+    ("FIELD", "VARCHAR"),
+    ("CHANGE", "VARCHAR"),
+    ("ACTION", "VARCHAR"),
+    ("OLD_TYPE", "VARCHAR"),
+    ("NEW_TYPE", "VARCHAR"),
+    ("DETECTED_AT", "TIMESTAMP_TZ"),
+    ("DAG_ID", "VARCHAR"),
+    ("RUN_ID", "VARCHAR"),
+    ("TASK_ID", "VARCHAR"),
+    ("TARGET_TABLE", "VARCHAR"),
+    ("BATCH_ID", "VARCHAR"),
+)
+
+
+def schema_changes_table(target: str, name: str | None = None) -> str:
+    """The schema-change table for `target`: `name` as given when qualified, else in the target's
+    schema (`DB.SCHEMA.T` -> `DB.SCHEMA._INTEGRATIONS_SCHEMA_CHANGES`)."""
+    chosen = validate_identifier(name or SCHEMA_CHANGES_TABLE, "schema-change table")
+    if "." in chosen:
+        return chosen
+    qualifier = validate_identifier(target, "table").rpartition(".")[0]
+    return f"{qualifier}.{chosen}" if qualifier else chosen
+
+
+def create_schema_changes(table: str) -> str:
+    columns = ", ".join(f"{quote(name)} {kind}" for name, kind in SCHEMA_CHANGE_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS {quote(table)} ({columns})"
+
+
+def record_schema_change(table: str, row: dict[str, str | None]) -> tuple[str, list[str | None]]:
+    """INSERT one schema-change row (keys: the `SCHEMA_CHANGE_COLUMNS`) unless it repeats what is
+    recorded: the same batch already wrote it (a re-run of a load), or the latest row for this target and
+    field already says the same (every run compares the live system with the declared fields, so an
+    unchanged catalog reports the same difference again). Returns the statement and its bound values."""
+    names = [name for name, _ in SCHEMA_CHANGE_COLUMNS]
+    missing = sorted(set(names) - set(row))
+    if missing:
+        raise ConfigError(f"a schema-change row lacks {missing}")
+    selected = ", ".join("TO_TIMESTAMP_TZ(%s)" if n == "DETECTED_AT" else "%s" for n in names)
+    summary = "\"CHANGE\" || '|' || COALESCE(\"NEW_TYPE\", '') || '|' || \"ACTION\""
+    same_place = '"TARGET_TABLE" = %s AND "FIELD" = %s'
+    statement = (
+        f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in names)}) SELECT {selected} "
+        f'WHERE NOT EXISTS (SELECT 1 FROM {quote(table)} WHERE {same_place} AND "BATCH_ID" = %s '
+        'AND "CHANGE" = %s) '
+        f"AND COALESCE((SELECT {summary} FROM {quote(table)} WHERE {same_place} "
+        "ORDER BY \"DETECTED_AT\" DESC LIMIT 1), '') <> %s"
+    )
+    place = [row["TARGET_TABLE"], row["FIELD"]]
+    latest = f"{row['CHANGE']}|{row['NEW_TYPE'] or ''}|{row['ACTION']}"
+    params = [*(row[n] for n in names), *place, row["BATCH_ID"], row["CHANGE"], *place, latest]
+    return statement, params
+
+
+def column_types(table: str) -> tuple[str, list[str]]:
+    """Query (and bound values) for a table's columns with their DATA_TYPE and NUMERIC_SCALE."""
+    query, params = table_columns(table)
+    return query.replace("SELECT COLUMN_NAME", "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_SCALE", 1), params
+
+
+def field_type_of(data_type: str, scale: int | None) -> FieldType | None:
+    """The field type a column of INFORMATION_SCHEMA's `data_type` holds, None for one we do not write
+    (JSON lands as VARCHAR and reads back as string)."""
+    kind = data_type.upper()
+    if kind in ("NUMBER", "DECIMAL", "NUMERIC", "INT", "INTEGER", "BIGINT"):
+        return FieldType.INTEGER if not scale else FieldType.NUMBER
+    return {
+        "TEXT": FieldType.STRING,
+        "VARCHAR": FieldType.STRING,
+        "FLOAT": FieldType.NUMBER,
+        "DOUBLE": FieldType.NUMBER,
+        "BOOLEAN": FieldType.BOOLEAN,
+        "DATE": FieldType.DATE,
+        "TIMESTAMP_TZ": FieldType.TIMESTAMP,
+    }.get(kind)
+
+
+WIDENING_SUFFIX = "__WIDENING"
+
+
+def widen_column(table: str, column: str, to: FieldType) -> list[str]:
+    """Statements that change `column` to `to`'s column type, keeping its values.
+
+    Snowflake's `ALTER COLUMN ... SET DATA TYPE` only lengthens text and raises a NUMBER's precision: it
+    refuses NUMBER(38,0) -> FLOAT and anything -> VARCHAR. So the values are copied into a new column of
+    the wider type, the old column is dropped and the new one renamed (the column moves to the end of
+    the table). The same statements run on fakesnow. `resume_widening` finishes or restarts an
+    interrupted one.
+    """
+    temporary = quote(f"{column}{WIDENING_SUFFIX}")
+    kind = SNOWFLAKE_TYPES[to]
+    value = f"TO_VARCHAR({quote(column)})" if kind == "VARCHAR" else f"CAST({quote(column)} AS {kind})"
+    return [
+        f"ALTER TABLE {quote(table)} ADD COLUMN {temporary} {kind}",
+        f"UPDATE {quote(table)} SET {temporary} = {value}",
+        f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}",
+        f"ALTER TABLE {quote(table)} RENAME COLUMN {temporary} TO {quote(column)}",
+    ]
+
+
+def resume_widening(table: str, column: str, existing: set[str]) -> list[str]:
+    """After a widening stopped half-way (DDL commits one statement at a time): the copy is renamed when
+    the old column is already gone, else dropped so the widening starts again."""
+    temporary = f"{column}{WIDENING_SUFFIX}".upper()
+    if temporary not in existing:
+        return []
+    if column.upper() in existing:
+        return [f"ALTER TABLE {quote(table)} DROP COLUMN {quote(temporary)}"]
+    return [f"ALTER TABLE {quote(table)} RENAME COLUMN {quote(temporary)} TO {quote(column)}"]
