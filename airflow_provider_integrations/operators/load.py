@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_integrations.core.errors import ConfigError, LoadError
 from airflow_provider_integrations.core.records import Manifest, ManifestSchemaChange, PartFile
-from airflow_provider_integrations.core.schema import Field, FieldType, RecordSchema
+from airflow_provider_integrations.core.schema import Field, RecordSchema
 from airflow_provider_integrations.core.sql import snowflake as sql
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.operators.outcomes import task_outcomes
@@ -248,6 +248,7 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
         try:
             cursor = conn.cursor()
+            finish_widening(cursor, tables.target)
             cursor.execute(sql.create_target(tables.target, schema.fields, manifest.primary_key))
             fields = self._evolve(cursor, tables.target, schema, manifest.schema_changes)
             changes_table = self._changes_table(cursor, manifest)
@@ -336,6 +337,7 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         conn = SnowflakeHook(snowflake_conn_id=self.snowflake_conn_id).get_conn()
         try:
             cursor = conn.cursor()
+            finish_widening(cursor, self.target_table)
             cursor.execute(sql.create_target(self.target_table, schema.fields, manifest.primary_key))
             self._evolve(cursor, self.target_table, schema, manifest.schema_changes)
             changes_table = self._changes_table(cursor, manifest)
@@ -389,11 +391,16 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         the fields the MERGE writes."""
         query, params = sql.column_types(target)
         cursor.execute(query, params)
-        types = {str(row[0]).upper(): sql.field_type_of(str(row[1]), row[2]) for row in cursor.fetchall()}
-        for statement in sql.add_lineage_columns(target, set(types)):
+        columns = cursor.fetchall()
+        existing = {str(row[0]).upper() for row in columns}
+        lineage = sql.add_lineage_columns(target, existing)
+        for statement in lineage:
             cursor.execute(statement)
-        self._widen(cursor, target, schema, changes, types)
-        new = [f for f in schema.fields if f.name.upper() not in types]
+        if lineage:
+            cursor.execute(query, params)
+            columns = cursor.fetchall()
+        self._widen(cursor, target, schema, changes, columns)
+        new = [f for f in schema.fields if f.name.upper() not in existing]
         if not new:
             return list(schema.fields)
         names = ", ".join(f.name for f in new)
@@ -413,25 +420,37 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         target: str,
         schema: RecordSchema,
         changes: Sequence[ManifestSchemaChange],
-        types: dict[str, FieldType | None],
+        columns: Sequence[Sequence[Any]],
     ) -> None:
         """Columns of fields the extract widened take the wider type (a re-run finds them done)."""
+        types = {str(row[0]).upper(): sql.field_type_of(str(row[1]), row[3]) for row in columns}
         by_name = {f.name: f for f in schema.fields}
+        widened = {}
         for change in changes:
             field = by_name.get(change.field)
-            if change.action != "widened" or field is None:
-                continue
-            column = field.name.upper()
-            for statement in sql.resume_widening(target, field.name, set(types)):
+            if change.action == "widened" and field is not None:
+                current = types.get(field.name.upper())
+                if current is not None and current is not field.type:
+                    log.warning(
+                        "%s: widening column %s from %s to %s", target, field.name, current, field.type
+                    )
+                    widened[field.name.upper()] = field.type
+        if widened:
+            for statement in sql.widen_columns(target, columns, widened, schema.key):
                 cursor.execute(statement)
-            if column + sql.WIDENING_SUFFIX in types and column not in types:
-                types[column] = types.pop(column + sql.WIDENING_SUFFIX)
-            if column not in types or types[column] is field.type:
-                continue
-            log.warning("%s: widening column %s from %s to %s", target, column, types[column], field.type)
-            for statement in sql.widen_column(target, field.name, field.type):
-                cursor.execute(statement)
-            types[column] = field.type
+
+
+def finish_widening(cursor: Any, target: str) -> None:
+    """Complete or undo a column widening that stopped half-way, before the target is used."""
+
+    def exists(table: str) -> bool:
+        query, params = sql.table_columns(table)
+        cursor.execute(query, params)
+        return bool(cursor.fetchall())
+
+    rebuild = sql.widening_table(target)
+    for statement in sql.finish_widening(target, exists(target), exists(rebuild)):
+        cursor.execute(statement)
 
 
 def warn_unknown_fields(manifest: Manifest) -> None:

@@ -340,9 +340,10 @@ def record_schema_change(table: str, row: dict[str, str | None]) -> tuple[str, l
 
 
 def column_types(table: str) -> tuple[str, list[str]]:
-    """Query (and bound values) for a table's columns with their DATA_TYPE and NUMERIC_SCALE."""
+    """Query (and bound values) for a table's columns: name, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE."""
     query, params = table_columns(table)
-    return query.replace("SELECT COLUMN_NAME", "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_SCALE", 1), params
+    listed = "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE"
+    return query.replace("SELECT COLUMN_NAME", listed, 1), params
 
 
 def field_type_of(data_type: str, scale: int | None) -> FieldType | None:
@@ -365,32 +366,60 @@ def field_type_of(data_type: str, scale: int | None) -> FieldType | None:
 WIDENING_SUFFIX = "__WIDENING"
 
 
-def widen_column(table: str, column: str, to: FieldType) -> list[str]:
-    """Statements that change `column` to `to`'s column type, keeping its values.
+def widening_table(table: str) -> str:
+    return f"{table}{WIDENING_SUFFIX}"
 
-    Snowflake's `ALTER COLUMN ... SET DATA TYPE` only lengthens text and raises a NUMBER's precision: it
-    refuses NUMBER(38,0) -> FLOAT and anything -> VARCHAR. So the values are copied into a new column of
-    the wider type, the old column is dropped and the new one renamed (the column moves to the end of
-    the table). The same statements run on fakesnow. `resume_widening` finishes or restarts an
-    interrupted one.
+
+def widen_columns(
+    table: str,
+    columns: Sequence[Sequence[Any]],
+    widened: dict[str, FieldType],
+    primary_key: Sequence[str],
+) -> list[str]:
+    """Statements that give the `widened` columns (upper-case name -> type) their wider type, keeping
+    every value: the table is rebuilt beside itself with the new types, filled, and put in its place.
+
+    Snowflake's `ALTER COLUMN ... SET DATA TYPE` only lengthens text and raises a NUMBER's precision (it
+    refuses NUMBER(38,0) -> FLOAT and anything -> VARCHAR), and DuckDB under fakesnow refuses to drop a
+    column of a table with a primary key, so adding a column, copying and dropping the old one works in
+    neither. `columns` are the table's `column_types` rows in order. `finish_widening` completes a
+    rebuild that stopped half-way (DDL commits statement by statement).
     """
-    temporary = quote(f"{column}{WIDENING_SUFFIX}")
-    kind = SNOWFLAKE_TYPES[to]
-    value = f"TO_VARCHAR({quote(column)})" if kind == "VARCHAR" else f"CAST({quote(column)} AS {kind})"
+    defs, values = [], []
+    for name, data_type, precision, scale in columns:
+        column = quote(str(name))
+        if str(name).upper() in widened:
+            kind = SNOWFLAKE_TYPES[widened[str(name).upper()]]
+            values.append(f"TO_VARCHAR({column})" if kind == "VARCHAR" else f"CAST({column} AS {kind})")
+        else:
+            kind = _column_type(str(data_type), precision, scale)
+            values.append(column)
+        defs.append(f"{column} {kind}")
+    key = ", ".join(quote(k) for k in primary_key)
+    rebuilt = quote(widening_table(table))
+    names = ", ".join(quote(str(row[0])) for row in columns)
     return [
-        f"ALTER TABLE {quote(table)} ADD COLUMN {temporary} {kind}",
-        f"UPDATE {quote(table)} SET {temporary} = {value}",
-        f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}",
-        f"ALTER TABLE {quote(table)} RENAME COLUMN {temporary} TO {quote(column)}",
+        f"CREATE OR REPLACE TABLE {rebuilt} ({', '.join(defs)}, PRIMARY KEY ({key}))",
+        f"INSERT INTO {rebuilt} ({names}) SELECT {', '.join(values)} FROM {quote(table)}",
+        f"DROP TABLE {quote(table)}",
+        f"ALTER TABLE {rebuilt} RENAME TO {quote(table)}",
     ]
 
 
-def resume_widening(table: str, column: str, existing: set[str]) -> list[str]:
-    """After a widening stopped half-way (DDL commits one statement at a time): the copy is renamed when
-    the old column is already gone, else dropped so the widening starts again."""
-    temporary = f"{column}{WIDENING_SUFFIX}".upper()
-    if temporary not in existing:
+def finish_widening(table: str, table_exists: bool, rebuild_exists: bool) -> list[str]:
+    """After a rebuild that stopped: put the rebuilt table in place when the old one is already gone,
+    else drop the rebuild (the next widening starts again)."""
+    if not rebuild_exists:
         return []
-    if column.upper() in existing:
-        return [f"ALTER TABLE {quote(table)} DROP COLUMN {quote(temporary)}"]
-    return [f"ALTER TABLE {quote(table)} RENAME COLUMN {quote(temporary)} TO {quote(column)}"]
+    if table_exists:
+        return [f"DROP TABLE {quote(widening_table(table))}"]
+    return [f"ALTER TABLE {quote(widening_table(table))} RENAME TO {quote(table)}"]
+
+
+def _column_type(data_type: str, precision: Any, scale: Any) -> str:
+    kind = data_type.upper()
+    if kind == "TEXT":
+        return "VARCHAR"
+    if kind == "NUMBER":
+        return f"NUMBER({int(precision or 38)},{int(scale or 0)})"
+    return kind
