@@ -139,7 +139,7 @@ def test_backfill_only_when_asked_and_only_once_per_field() -> None:
 
 def test_unknown_fields_are_counted_per_field_across_record_shapes() -> None:
     unknown = UnknownFields(("Id", "Name"))
-    records = [
+    records: list[dict[str, Any]] = [
         {"Id": "1", "Name": "a"},
         {"Id": "2", "Name": "b", "Extra": 1},
         {"Id": "3", "Name": "c", "Extra": 2},

@@ -186,7 +186,7 @@ def test_a_widened_type_widens_the_column_and_an_incompatible_one_fails_naming_t
         assert second.returncode == 0, output(second)[-4000:]
         assert column_type() == "TEXT", "integer -> string widens the column"
         source = {r["Id"]: r[custom_field] for r in read_account(custom_field)}
-        loaded = dict(snowflake_query(f'SELECT "ID", "{column}" FROM "{table}"'))
+        loaded: dict[Any, Any] = dict(snowflake_query(f'SELECT "ID", "{column}" FROM "{table}"'))
         assert loaded == source
 
         change(admin, action="change_type", field=custom_field, type="date")
