@@ -211,3 +211,37 @@ def read_account(field: str) -> list[dict[str, Any]]:
         return list(connector.read("Account_probe"))
     finally:
         hook.close()
+
+
+def test_backfill_new_fields_reads_the_stream_in_full_once_after_a_field_is_added(
+    run_ingest: Any,
+    admin: Admin,
+    sandbox: Any,
+    snowflake_query: Query,
+    live_account: Callable[[], dict[str, Any]],
+    custom_field: str,
+) -> None:
+    table = f"ACCOUNT_DRIFT_BACKFILL_{uuid.uuid4().hex[:6].upper()}"
+    entry = {**live_account(), "options": {"backfill_new_fields": True}}
+    env = declare(sandbox, {"Account_backfill": entry})
+    spec = [{"system": "salesforce", "stream": "Account_backfill", "table": table, "mode": "auto"}]
+    column = custom_field.upper()
+    with admin.sized("salesforce", "Account", 120):
+        day = datetime(2026, 3, 1, tzinfo=UTC)
+        first = run_ingest(spec, day, env)
+        assert first.returncode == 0, output(first)[-4000:]
+        change(admin, action="add_field", field=custom_field, type="string")
+        second = run_ingest(spec, day + timedelta(hours=1), env)
+        assert second.returncode == 0, output(second)[-4000:]
+        assert f"reading in full to fill in the new fields {custom_field}" in output(second)
+        source = {r["Id"]: r[custom_field] for r in read_account(custom_field)}
+        loaded: dict[Any, Any] = dict(snowflake_query(f'SELECT "ID", "{column}" FROM "{table}"'))
+        assert loaded == source and len(loaded) == 120, "rows the incremental read skipped are filled"
+
+        admin.mutate("salesforce", "Account", update=3)
+        third = run_ingest(spec, day + timedelta(hours=2), env)
+        assert third.returncode == 0, output(third)[-4000:]
+        assert "reading in full" not in output(third), "a field is backfilled once"
+        assert "window (full)" not in output(third) and "extracted salesforce/Account_backfill: 3 rows" in (
+            output(third)
+        ), "the next run reads incrementally from where the full read left off"
