@@ -213,10 +213,26 @@ def source_type(schema: dict[str, Any]) -> str:
     return str(schema.get("format") or schema.get("type") or "any")
 
 
+EVENT_PREFIXES = {
+    "dispute": "charge.dispute",
+    "subscription": "customer.subscription",
+    "tax_id": "customer.tax_id",
+}
+"""Objects whose events are named after another object (`customer.subscription.updated`)."""
+
+
+def event_types(spec: dict[str, Any]) -> set[str]:
+    """Every event type a webhook endpoint may enable, as the description lists them."""
+    form = spec["paths"]["/v1/webhook_endpoints"]["post"]["requestBody"]["content"]
+    schema = form["application/x-www-form-urlencoded"]["schema"]["properties"]["enabled_events"]
+    return {name for name in schema["items"]["enum"] if name != "*"}
+
+
 def catalog(
     spec: dict[str, Any], changes: dict[str, dict[str, Any]], source: dict[str, str]
 ) -> dict[str, Any]:
     schemas = spec["components"]["schemas"]
+    events = event_types(spec)
     streams: dict[str, Any] = {}
     for name, object_name in list_endpoints(spec).items():
         schema = schemas[object_name]
@@ -231,7 +247,12 @@ def catalog(
         fields = {field: field_entry(value, field in required) for field, value in sorted(properties.items())}
         if "metadata" in fields:
             fields["metadata"] = {"type": "json", "source_type": "metadata"}
-        streams[name] = {"object": object_name, "fields": fields}
+        prefix = EVENT_PREFIXES.get(object_name, object_name)
+        entry: dict[str, Any] = {"object": object_name, "fields": fields}
+        if any(event.startswith(f"{prefix}.") for event in events) and "created" in fields:
+            entry["event_object"] = prefix
+            entry["deletes"] = f"{prefix}.deleted" in events
+        streams[name] = entry
     return {"api_version": PINNED, "source": source, "licence": "MIT, (c) Stripe, Inc.", "streams": streams}
 
 

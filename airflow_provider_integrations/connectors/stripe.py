@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import httpx
 
 from airflow_provider_integrations.connectors.base import Connector, Stream, WriteOutcome, WriteResult
 from airflow_provider_integrations.core.auth import BearerKey
+from airflow_provider_integrations.core.catalog import FieldDescription, StreamDescription
 from airflow_provider_integrations.core.errors import (
     ConfigError,
     IntegrationError,
@@ -28,6 +32,7 @@ from airflow_provider_integrations.core.http import (
 )
 from airflow_provider_integrations.core.mapping import DestinationDescription, DestinationField
 from airflow_provider_integrations.core.pagination import CursorPaginator, Page, paginate
+from airflow_provider_integrations.core.schema import FieldType
 from airflow_provider_integrations.core.url_paths import (
     FREE_TEXT,
     STRIPE_RESOURCE,
@@ -99,6 +104,46 @@ class StripeSettings:
             raise ConfigError("the Stripe key must be a secret (sk_...) or restricted (rk_...) key")
 
 
+@cache
+def api_description(version: str) -> Mapping[str, Any]:
+    """The objects `version` lets this connector list, as shipped in `catalogs/stripe_<version>.json`
+    (extracted from Stripe's OpenAPI description by scripts/stripe_extract_spec.py). Stripe has no
+    metadata API, so discovery reads this file, never the network."""
+    name = f"stripe_{version}.json"
+    catalogs = resources.files("airflow_provider_integrations.connectors.catalogs")
+    if not catalogs.joinpath(name).is_file():
+        raise ConfigError(
+            f"no description of Stripe API version {version!r} is shipped (catalogs/{name}); "
+            f"discovery knows {API_VERSION!r}, the version this connector pins"
+        )
+    loaded: Mapping[str, Any] = json.loads(catalogs.joinpath(name).read_text())
+    return loaded
+
+
+def stream_description(source: str, entry: Mapping[str, Any]) -> StreamDescription:
+    """One listable object: every top-level field, nested objects and `metadata` as JSON (VARIANT), so a
+    new metadata key never needs a schema change; incremental through events where Stripe sends them."""
+    fields = tuple(
+        FieldDescription(
+            name,
+            FieldType(spec["type"]),
+            source_type=str(spec["source_type"]),
+            required=bool(spec.get("required", False)),
+        )
+        for name, spec in entry["fields"].items()
+    )
+    event_object = entry.get("event_object")
+    return StreamDescription(
+        name=source,
+        source=source,
+        fields=fields,
+        primary_key=("id",),
+        cursor=("created", "id") if event_object else None,
+        deletes=bool(entry.get("deletes", False)),
+        options={"event_object": event_object} if event_object else {},
+    )
+
+
 @reads_json_errors(SYSTEM)
 def stripe_error(response: httpx.Response, body: Any) -> IntegrationError | None:
     """Stripe errors are `{"error": {"type", "code", "message", "param"}}`."""
@@ -149,9 +194,11 @@ class StripeConnector(Connector):
         client: HttpClient,
         streams: Mapping[str, Stream],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        version: str = API_VERSION,
     ) -> None:
         super().__init__(client, streams)
         self._now = now
+        self.version = version
 
     @classmethod
     def connect(cls, settings: StripeSettings, streams: Mapping[str, Stream], **http: Any) -> StripeConnector:
@@ -161,7 +208,25 @@ class StripeConnector(Connector):
             auth=auth,
             classify_error=stripe_error,
         )
-        return cls(client, streams)
+        return cls(client, streams, version=settings.stripe_version)
+
+    def list_streams(self) -> list[str]:
+        """Every object the pinned API version lets this connector list (`GET /v1/<name>`), from the
+        shipped description of that version: no call is made."""
+        return sorted(api_description(self.version)["streams"])
+
+    def describe_streams(self, sources: Sequence[str]) -> Iterator[StreamDescription]:
+        """Each source's fields as the pinned version's description declares them; a name Stripe does
+        not list is a ConfigError naming the closest ones."""
+        known = api_description(self.version)["streams"]
+        for source in sources:
+            if source not in known:
+                close = difflib.get_close_matches(source, list(known), n=3)
+                raise ConfigError(
+                    f"Stripe API {self.version} lists no {source!r}"
+                    + (f"; closest: {', '.join(close)}" if close else "")
+                )
+            yield stream_description(source, known[source])
 
     def check(self) -> str:
         body = self.client.get_json("/v1/customers", params={"limit": 1})

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_integrations.connectors.base import WriteOutcome, load_catalog
+from airflow_provider_integrations.connectors.base import Stream, WriteOutcome, load_catalog
 from airflow_provider_integrations.connectors.stripe import StripeConnector, StripeSettings
-from airflow_provider_integrations.core.errors import RecordError
+from airflow_provider_integrations.core.errors import ConfigError, RecordError
 from airflow_provider_integrations.core.http import RetryPolicy
+from airflow_provider_integrations.core.schema import FieldType
 from airflow_provider_integrations.core.watermark import Window
 from tests.connectors.conftest import PATH_BREAKERS, Admin
 
@@ -152,3 +153,53 @@ def test_a_full_read_lands_canceled_subscriptions(stripe: StripeConnector, admin
     statuses = [r["status"] for r in records]
     assert statuses.count("canceled") >= 4, "subscriptions canceled at the source must land"
     assert len(fallback) == 300
+
+
+INGESTED = ("customers", "charges", "invoices", "subscriptions")
+
+
+def test_discovery_lists_the_pinned_versions_objects_without_a_call(stripe: StripeConnector) -> None:
+    before = stripe.client.calls
+    streams = stripe.list_streams()
+    described = {d.name: d for d in stripe.describe_streams(streams)}
+    assert stripe.client.calls == before, "Stripe has no metadata API: discovery reads the shipped file"
+    assert set(INGESTED) <= set(streams) and len(streams) > 30
+    subscriptions = described["subscriptions"]
+    assert subscriptions.options == {"event_object": "customer.subscription"} and subscriptions.deletes
+    assert described["balance_transactions"].cursor is None, "no events: full reads only"
+    for description in described.values():
+        metadata = description.field_named("metadata")
+        assert metadata is None or metadata.type is FieldType.JSON
+
+
+def test_described_streams_cover_the_hand_written_catalog(stripe: StripeConnector) -> None:
+    declared = load_catalog("stripe.yaml")
+    for described in stripe.describe_streams(INGESTED):
+        stream = declared[described.name]
+        assert (described.primary_key, described.cursor) == (stream.primary_key, stream.cursor)
+        assert described.options["event_object"] == stream.options["event_object"]
+        assert described.deletes == stream.deletes
+        for field in stream.schema.fields:
+            found = described.field_named(field.name)
+            assert found is not None, f"{described.name}.{field.name} is not described"
+            assert found.type is field.type, f"{described.name}.{field.name}: {found.type} != {field.type}"
+
+
+def test_a_discovered_stream_validates_what_the_emulator_serves(
+    stripe: StripeConnector, admin: Admin
+) -> None:
+    for described in stripe.describe_streams(INGESTED):
+        schema = Stream.from_config(described.name, described.to_config()).schema
+        with admin.sized("stripe", described.name, 250):
+            records = list(stripe.read(described.name))
+        assert len(records) == 250
+        for record in records:
+            assert schema.validate(record).extra == {}, "every served field is described"
+
+
+def test_discovery_refuses_unknown_names_and_versions(stripe: StripeConnector) -> None:
+    with pytest.raises(ConfigError, match="closest: subscriptions"):
+        list(stripe.describe_streams(["subscription"]))
+    other = StripeConnector(stripe.client, {}, version="2026-10-28.endive")
+    with pytest.raises(ConfigError, match="no description of Stripe API version"):
+        other.list_streams()
