@@ -6,6 +6,8 @@
     GET  /ccx/api/staffing/v6/{tenant}/jobs[/{id}]
     POST /ccx/api/staffing/v6/{tenant}/workers/{id}/businessTitleChanges
                                                        {"proposedBusinessTitle", "effective"?: YYYY-MM-DD}
+    GET  /ccx/service/customreport2/{tenant}/{owner}/{report}?format=json | ?xsd
+                                                       custom reports (RaaS, see workday_reports)
 
 Collections answer `{"total": N, "data": [...]}` in id order. Each tenant has its own request rate
 (a token bucket) and access-token lifetime: `sandbox` is the everyday tenant, `sandbox_strict` has short
@@ -55,6 +57,7 @@ from integrations_sandbox.emulator.systems.workday_records import (
     Collection,
     Context,
 )
+from integrations_sandbox.emulator.systems.workday_reports import REPORTS
 
 CLIENT_ID = "sandbox-workday-client-id"
 CLIENT_SECRET = "sandbox-workday-client-secret"
@@ -129,6 +132,7 @@ class Workday(System):
         routes.append(
             Route(CHANGE_TITLE_PATH, self._business_title_change, methods=["POST"]),
         )
+        routes.append(Route("/ccx/service/customreport2/{tenant}/{owner}/{report}", self._custom_report))
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         return [*routes, Route("/{path:path}", self._no_resource, methods=methods)]
 
@@ -231,6 +235,30 @@ class Workday(System):
             return not row.deleted and in_window and collection.start(row, base) <= as_of
 
         return MergedView(data, lo, hi, [r for r in overlay_of(data).rows if selected(r)])
+
+    async def _custom_report(self, request: Request) -> Response:
+        """A report as JSON or its XSD; every row in one answer, as RaaS serves them."""
+        refused = self._guard(request)
+        if refused is not None:
+            return refused
+        params = request.query_params
+        report = REPORTS.get((request.path_params["owner"], request.path_params["report"]))
+        if report is None:
+            return self.error(
+                404, "NOT_FOUND", "The report does not exist or is not enabled as a web service"
+            )
+        if "xsd" in params:
+            return Response(report.xsd(), media_type="application/xml; charset=UTF-8")
+        if params.get("format") != "json":
+            return _BadParameter(
+                "format", "The sandbox serves reports as format=json or their ?xsd"
+            ).response()
+        as_of = datetime.now(UTC).date()
+        collection = COLLECTIONS["workers"]
+        view = self._view(collection, self.dataset(collection.stream), as_of, None, None)
+        entries = list(report.entries(self._context(request), iter(view.page(0, view.count())), as_of))
+        self.faults.served(self.name, f"report/{report.name}", len(entries))
+        return JSONResponse({"Report_Entry": entries})
 
     def _getter(self, collection: Collection) -> Endpoint:
         async def endpoint(request: Request) -> Response:
