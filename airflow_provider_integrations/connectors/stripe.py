@@ -181,10 +181,11 @@ class StripeConnector(Connector):
     """Reads Stripe objects 100 a page and writes customer changes with idempotency keys.
 
     Incremental reads replay `/v1/events` for the window: each event's object is yielded with
-    `_changed_at` (the event time) and `_deleted` for deletions. The type wildcard `customer.*` also
-    matches `customer.subscription.*`, so events about other objects are dropped. Stripe keeps events for
-    30 days; a
-    window reaching further back falls back to a full read, with a warning.
+    `_changed_at` (the event time) and `_deleted` for deletions. Stripe renders events in the account's
+    default API version; when that is not the pinned one, each object is read again in the pinned shape
+    (one call per event). The type wildcard `customer.*` also matches `customer.subscription.*`, so
+    events about other objects are dropped. Stripe keeps events for 30 days; a window reaching further
+    back falls back to a full read, with a warning. Full reads of subscriptions send `status=all`.
     """
 
     system = SYSTEM
@@ -260,9 +261,18 @@ class StripeConnector(Connector):
             if str(event["type"]).rsplit(".", 1)[0] != event_object:
                 continue
             record = dict(event["data"]["object"])
+            if event.get("api_version") != self.version:
+                record = self._in_pinned_shape(path, record)
             record["_changed_at"] = event["created"]
             record["_deleted"] = str(event["type"]).endswith(".deleted")
             yield record
+
+    def _in_pinned_shape(self, path: str, record: dict[str, Any]) -> dict[str, Any]:
+        """An event's object comes in the account's default version, not the pinned one: read the object
+        again in the pinned version's shape. A deleted object keeps the event's copy, its last state."""
+        object_id = segment(record.get("id"), "event object id", FREE_TEXT, system=SYSTEM)
+        current = dict(self.client.get_json(f"{path}/{object_id}"))
+        return record if current.get("deleted") is True else current
 
     def _list(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         def fetch(after: str | None) -> Page:

@@ -203,3 +203,26 @@ def test_discovery_refuses_unknown_names_and_versions(stripe: StripeConnector) -
     other = StripeConnector(stripe.client, {}, version="2026-10-28.endive")
     with pytest.raises(ConfigError, match="no description of Stripe API version"):
         other.list_streams()
+
+
+def test_incremental_records_come_in_the_pinned_versions_shape(sandbox: Any, admin: Admin) -> None:
+    """Events carry the account's default version (2024-06-20 here); a connector pinned to another
+    version must not land records of two shapes."""
+    conn = admin.connection(sandbox, "stripe")
+    settings = StripeSettings(
+        api_key=conn["password"],
+        api_base=conn["extra"]["api_base"],
+        stripe_version="2026-10-28.endive",
+        ca_bundle=sandbox.ca_bundle,
+    )
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    with (
+        StripeConnector.connect(settings, load_catalog("stripe.yaml"), retry=FAST) as endive,
+        admin.restored("stripe", "subscriptions"),
+    ):
+        admin.mutate("stripe", "subscriptions", update=3, delete=1)
+        records = list(endive.read("subscriptions", Window(start, datetime.now(UTC) + timedelta(seconds=5))))
+    assert len(records) == 4 and sum(r["_deleted"] for r in records) == 1
+    for record in records:
+        assert "current_period_end" not in record, "2024-06-20 shape in a 2026-10-28.endive sync"
+        assert "current_period_end" in record["items"]["data"][0]
