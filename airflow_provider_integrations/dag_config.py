@@ -13,8 +13,18 @@ Ingest (`include/ingest/<system>.yaml`)::
     bucket: raw-landing
     lookback: 15m
     defaults: {delete_mode: soft, schema_policy: add, freshness_sla: 2h}
+    catalog: ../catalogs/salesforce_prod.yaml
     streams:
       - {stream: Account, table: SALESFORCE_ACCOUNT}
+      - {stream: "*__c", table: "SALESFORCE_{stream}"}
+
+`catalog` (optional) is a file written by `catalog discover` (docs/catalogs.md), relative to the YAML
+file's folder or absolute: the extracts take their streams from it. With it, a stream is named as the
+catalog names it or by a glob (`*__c`); a glob's table holds `{stream}`, replaced by each matching
+stream's name in upper case (`SALESFORCE_INVOICE__C`). Streams named outright come first and keep
+their own line; each glob then adds the streams it matches that no earlier line took. A name the catalog
+lacks, or a glob matching none, is an error naming the catalog and the closest names. Without `catalog`,
+streams are named outright from the system's shipped catalog and the connection's extra streams.
 
 Reverse ETL (`include/reverse_etl/<name>.yaml`)::
 
@@ -43,6 +53,7 @@ import yaml
 from airflow.sdk import DAG
 
 from airflow_provider_integrations.connection_types import CONNECTION_TYPES
+from airflow_provider_integrations.core import catalog_file
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.core.sql.identifiers import validate_identifier
 from airflow_provider_integrations.notifiers.dlq import default_task_args
@@ -51,7 +62,8 @@ from airflow_provider_integrations.operators.ingest_group import ingest_stream, 
 from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator
 
 INGEST_KEYS = {"dag_id", "system", "schedule", "start_date", "connections", "bucket", "prefix", "lookback",
-               "defaults", "streams", "dlq_uri", "retries", "execution_timeout", "tags"}  # fmt: skip
+               "defaults", "streams", "dlq_uri", "retries", "execution_timeout", "tags",
+               "catalog"}  # fmt: skip
 STREAM_KEYS = {"stream", "table", "mode", "delete_mode", "schema_policy", "freshness_sla"}
 SYNC_DAG_KEYS = {"dag_id", "schedule_on_tables", "schedule", "start_date", "connections", "syncs", "dlq_uri",
                  "retries", "execution_timeout", "tags"}  # fmt: skip
@@ -68,11 +80,14 @@ def ingest_dag(path: str | Path) -> DAG:
     connections = _section(config, "connections", path, {"source", "s3", "snowflake"})
     defaults = _section(config, "defaults", path, STREAM_KEYS - {"stream", "table"}, required=False)
     lookback = duration(config.get("lookback", "0s"), f"{path}: lookback")
+    catalog = _catalog(config, path)
+    entries = [
+        {**defaults, **_mapping(item, f"{path}: a stream", STREAM_KEYS, ("stream", "table"))}
+        for item in _items(config, "streams", path)
+    ]
     with _dag(config, path, schedule=config.get("schedule", "@hourly")) as dag:
-        for item in _items(config, "streams", path):
-            stream = {**defaults, **_mapping(item, f"{path}: a stream", STREAM_KEYS, ("stream", "table"))}
+        for stream in _selected_streams(entries, catalog, path):
             with _named(f"{path}: stream {stream['stream']!r}"):
-                validate_identifier(str(stream["table"]), "table")
                 sla = stream.get("freshness_sla")
                 ingest_stream(
                     conn_id=connections["source"],
@@ -88,8 +103,70 @@ def ingest_dag(path: str | Path) -> DAG:
                     schema_policy=str(stream.get("schema_policy", "add")),
                     freshness_sla=duration(sla, "freshness_sla") if sla else None,
                     dlq_uri=config.get("dlq_uri"),
+                    catalog=str(catalog.path) if catalog else None,
                 )
     return dag
+
+
+def _catalog(config: Mapping[str, Any], path: str | Path) -> catalog_file.Catalog | None:
+    """The DAG's catalog file, read and checked (files only: parsing a DAG never calls the system)."""
+    if "catalog" not in config:
+        return None
+    given = config["catalog"]
+    if not isinstance(given, str) or not given.strip():
+        raise ConfigError(f"{path}: catalog must be the path of a catalog file, got {given!r}")
+    location = Path(given).expanduser()
+    with _named(str(path)):
+        catalog = catalog_file.read(location if location.is_absolute() else Path(path).parent / location)
+    if catalog.system != config["system"]:
+        raise ConfigError(
+            f"{path}: catalog {catalog.path} describes {catalog.system}, not {config['system']}"
+        )
+    return catalog
+
+
+def _selected_streams(
+    entries: list[dict[str, Any]], catalog: catalog_file.Catalog | None, path: str | Path
+) -> list[dict[str, Any]]:
+    """One entry per stream: those named outright, then what each glob adds (see the module's guide)."""
+    taken: dict[str, dict[str, Any]] = {}
+    named = [e for e in entries if not catalog_file.is_glob(str(e["stream"]))]
+    globs = [e for e in entries if catalog_file.is_glob(str(e["stream"]))]
+    where = f"{path}: catalog {catalog.path}" if catalog else ""
+    for entry in named:
+        name = str(entry["stream"])
+        if catalog is not None:
+            catalog_file.expand(catalog.names, name, where=where)
+        if name in taken:
+            raise ConfigError(f"{path}: stream {name!r} is listed more than once")
+        taken[name] = {**entry, "stream": name, "table": _table(str(entry["table"]), name, path)}
+    for entry in globs:
+        pattern, table = str(entry["stream"]), str(entry["table"])
+        if catalog is None:
+            raise ConfigError(
+                f"{path}: stream {pattern!r} is a glob; globs select from a catalog file (give 'catalog:')"
+            )
+        if "{stream}" not in table:
+            raise ConfigError(
+                f"{path}: stream {pattern!r}: a glob's table must hold {{stream}} (as in "
+                f"'SALESFORCE_{{stream}}'), so each stream lands in its own table; got {table!r}"
+            )
+        for name in catalog_file.expand(catalog.names, pattern, where=where):
+            if name not in taken:
+                taken[name] = {**entry, "stream": name, "table": _table(table, name, path)}
+    by_table: dict[str, str] = {}
+    for name, entry in taken.items():
+        other = by_table.setdefault(entry["table"], name)
+        if other != name:
+            raise ConfigError(f"{path}: streams {other!r} and {name!r} both load into {entry['table']}")
+    return list(taken.values())
+
+
+def _table(template: str, stream: str, path: str | Path) -> str:
+    table = template.replace("{stream}", stream.upper())
+    with _named(f"{path}: stream {stream!r}"):
+        validate_identifier(table, "table")
+    return table
 
 
 def reverse_etl_dag(path: str | Path) -> DAG:

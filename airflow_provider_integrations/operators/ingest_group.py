@@ -34,9 +34,12 @@ def ingest_stream(
     dlq_uri: str | None = None,
     group_id: str | None = None,
     task_defaults: dict[str, Any] | None = None,
+    catalog: str | None = None,
 ) -> TaskGroup:
     """A task group `extract >> load [>> freshness]` for one stream; the load's outlet is the target
-    table's Asset. With `freshness_sla`, a check warns when the table's newest load is older than that."""
+    table's Asset. With `freshness_sla`, a check warns when the table's newest load is older than that.
+    With `catalog` (a discovered catalog file's absolute path, docs/catalogs.md), the extract takes the
+    stream from that file; `schema_policy` rules both the extract's drift check and the load's columns."""
     defaults = task_defaults or {}
     with TaskGroup(group_id=group_id or f"{stream.lower()}") as group:
         extract = SaaSToS3Operator(
@@ -49,6 +52,8 @@ def ingest_stream(
             mode=mode,
             lookback=lookback,
             dlq_uri=dlq_uri,
+            catalog=catalog,
+            schema_policy=schema_policy,
             **defaults,
         )
         load = S3ToSnowflakeMergeOperator(
