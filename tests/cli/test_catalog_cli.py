@@ -171,3 +171,21 @@ def test_a_hook_takes_its_streams_from_a_discovered_catalog(salesforce_catalog: 
     refused = hook_for("sandbox_stripe", catalog_file=salesforce_catalog)
     with pytest.raises(ConfigError, match="describes salesforce, but connection 'sandbox_stripe' is stripe"):
         refused.get_conn()
+
+
+@pytest.mark.parametrize("system", ["servicenow", "netsuite"])
+def test_discover_then_diff_every_stream_of_a_system(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, system: str
+) -> None:
+    path = tmp_path / f"{system}.yaml"
+    code, out, err = run(
+        capsys, "discover", "--conn-id", f"sandbox_{system}", "-o", str(path), "--skip-inaccessible"
+    )
+    assert code == 0, err
+    catalog = catalog_file.read(path)
+    assert catalog.system == system and len(catalog.names) >= 4
+    assert f"{len(catalog.names)} described" in out
+    assert all(stream.schema.fields for stream in catalog.streams.values())
+    assert any(entry.get("custom") for entry in catalog.entries.values()), "custom streams are discovered"
+    code, out, _ = run(capsys, "diff", "--conn-id", f"sandbox_{system}", str(path), "--skip-inaccessible")
+    assert (code, out.splitlines()[0]) == (0, f"no changes: {system} matches {path.resolve()}")
