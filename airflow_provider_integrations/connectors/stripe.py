@@ -53,6 +53,9 @@ API_VERSION = "2024-06-20"
 LIST_PARAMS: Mapping[str, Mapping[str, str]] = {"subscriptions": {"status": "all"}}
 """Parameters a full list needs to return every object: Stripe leaves canceled subscriptions out of
 `GET /v1/subscriptions` unless `status=all` is sent."""
+ENDED_NOT_DELETED = frozenset({"customer.subscription"})
+"""Event objects whose `.deleted` event means the object ended (a subscription canceled): it stays
+retrievable and listed (`status=all`), so it lands as a change, not as a delete."""
 ID_PREFIXES: Mapping[str, str] = {
     "customers": "cus",
     "charges": "ch",
@@ -139,7 +142,7 @@ def stream_description(source: str, entry: Mapping[str, Any]) -> StreamDescripti
         fields=fields,
         primary_key=("id",),
         cursor=("created", "id") if event_object else None,
-        deletes=bool(entry.get("deletes", False)),
+        deletes=bool(entry.get("deletes", False)) and event_object not in ENDED_NOT_DELETED,
         options={"event_object": event_object} if event_object else {},
     )
 
@@ -264,7 +267,8 @@ class StripeConnector(Connector):
             if event.get("api_version") != self.version:
                 record = self._in_pinned_shape(path, record)
             record["_changed_at"] = event["created"]
-            record["_deleted"] = str(event["type"]).endswith(".deleted")
+            deletion = str(event["type"]).endswith(".deleted") and event_object not in ENDED_NOT_DELETED
+            record["_deleted"] = deletion
             yield record
 
     def _in_pinned_shape(self, path: str, record: dict[str, Any]) -> dict[str, Any]:
