@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ from airflow_provider_integrations.connectors.servicenow import (
     ServiceNowSettings,
     UnknownQueryField,
 )
+from airflow_provider_integrations.connectors.servicenow_discovery import Select, describe_tables
 from airflow_provider_integrations.core.errors import PermanentError
 from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.schema import FieldType
+from airflow_provider_integrations.core.watermark import Window
 from tests.connectors.conftest import Admin
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, deadline=60)
@@ -219,3 +222,68 @@ def admin_table_post(sandbox: Any, admin: Admin, table: str, body: dict[str, Any
 def admin_table_delete(sandbox: Any, admin: Admin, table: str, sys_id: str) -> None:
     with connect(sandbox, admin) as sn:
         sn.client.request("DELETE", f"/api/now/table/{table}/{sys_id}")
+
+
+def test_a_discovered_incident_reads_its_inherited_and_custom_fields(sandbox: Any, admin: Admin) -> None:
+    with connect(sandbox, admin) as discover:
+        (described,) = discover.describe_streams(["incident"])
+    stream = Stream.from_config("incident", described.to_config())
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    with connect(sandbox, admin, {"incident": stream}) as sn:
+        records = [
+            stream.schema.validate(r).values
+            for r in sn.read("incident", Window(start, start + timedelta(hours=2)))
+        ]
+    assert len(records) == 360  # three records a minute in the generated data
+    assert all(r["number"].startswith("INC") and r["sys_class_name"] == "incident" for r in records)
+    assert any(r["u_vendor_ticket"] for r in records) and any(
+        r["u_outage_minutes"] is not None for r in records
+    )
+    assert all(isinstance(r["opened_at"], datetime) and r["opened_at"].tzinfo is UTC for r in records)
+
+
+def test_password_fields_are_listed_as_not_extracted(sandbox: Any, admin: Admin) -> None:
+    table = f"u_vault_{uuid.uuid4().hex[:8]}"
+    change(
+        admin,
+        action="add_object",
+        object=table,
+        records=3,
+        fields={"u_login": "string", "u_secret": "password2"},
+    )
+    with connect(sandbox, admin) as sn:
+        (described,) = sn.describe_streams([table])
+    assert described.field_named("u_secret") is None and described.field_named("u_login") is not None
+    assert "encrypted password" in described.not_extracted["u_secret"]
+
+
+def dictionary_source(objects: list[dict[str, Any]], columns: list[dict[str, Any]]) -> Select:
+    """sys_db_object and sys_dictionary rows answering the IN conditions discovery sends."""
+
+    def select(table: str, conditions: list[str], fields: list[str]) -> Iterator[dict[str, Any]]:
+        by, _, values = conditions[0].partition("IN")
+        rows = objects if table == "sys_db_object" else columns
+        return iter([r for r in rows if str(r[by]) in values.split(",")])
+
+    return select
+
+
+def test_unknown_internal_types_are_reported_and_super_class_loops_refused() -> None:
+    objects = [
+        {"sys_id": "a", "name": "u_a", "super_class": "b"},
+        {"sys_id": "b", "name": "u_b", "super_class": ""},
+    ]
+    columns = [
+        {"name": "u_b", "element": "sys_id", "internal_type": "GUID"},
+        {"name": "u_a", "element": "u_shape", "internal_type": "geo_point"},
+        {"name": "u_a", "element": "u_size", "internal_type": "integer"},
+    ]
+    (described,) = describe_tables(dictionary_source(objects, columns), lambda _table: None, ["u_a"])
+    assert [f.name for f in described.fields] == ["sys_id", "u_size"]
+    assert "geo_point" in described.not_extracted["u_shape"] and described.cursor is None
+    looped = [
+        {"sys_id": "a", "name": "u_a", "super_class": "b"},
+        {"sys_id": "b", "name": "u_b", "super_class": "a"},
+    ]
+    with pytest.raises(PermanentError, match="loops"):
+        list(describe_tables(dictionary_source(looped, columns), lambda _table: None, ["u_a"]))
