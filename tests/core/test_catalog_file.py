@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,3 +216,12 @@ def test_a_catalog_selects_from_its_own_streams_and_names_itself(tmp_path: Path)
     assert catalog.select(["*__c"]) == ["Invoice__c"]
     with pytest.raises(ConfigError, match=f"catalog {catalog.path} has no stream 'Acount'; closest: Account"):
         catalog.select(["Acount"])
+
+
+def test_a_written_catalog_is_readable_by_others_as_the_umask_allows(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    try:
+        path = written(tmp_path, account())
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
