@@ -9,7 +9,8 @@ Calls for describing any number of tables: one `sys_db_object` query for the tab
 of super_class still unknown (two or three on a typical instance), one `sys_dictionary` query for every
 table of every chain (each of these in chunks of IN_CHUNK names, and paged), then one single-record read
 of each described table, which is what tells whether the user may read it (a table's ACL is not in the
-dictionary): an ACL refusal (403) raises a PermanentError naming the table.
+dictionary): the tables refused (403) are named in one :class:`DescribeRefused` (a PermanentError)
+raised after the readable ones were yielded.
 
 What a description decides:
 
@@ -120,9 +121,25 @@ def describe_tables(select: Select, probe: Probe, names: Sequence[str]) -> Itera
         conditions = [f"nameIN{','.join(chunk)}", "elementISNOTEMPTY"]
         for row in select("sys_dictionary", conditions, DICTIONARY_FIELDS):
             columns.setdefault(str(row.get("name") or ""), []).append(row)
+    refused: dict[str, str] = {}
     for name in wanted:
-        probe(name)
+        try:
+            probe(name)
+        except PermanentError as error:
+            refused[name] = str(error)
+            continue
         yield _description(name, chains[name], columns)
+    if refused:
+        raise DescribeRefused(refused)
+
+
+class DescribeRefused(PermanentError):
+    """Tables the user may not read, each with the instance's reason in `failures`; raised after every
+    readable table of the same call was described."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        super().__init__("; ".join(failures.values()), system=SYSTEM, code="ACL")
+        self.failures = failures
 
 
 def _objects(select: Select, by: str, values: list[str]) -> Iterator[dict[str, Any]]:

@@ -17,7 +17,11 @@ from airflow_provider_integrations.connectors.servicenow import (
     ServiceNowSettings,
     UnknownQueryField,
 )
-from airflow_provider_integrations.connectors.servicenow_discovery import Select, describe_tables
+from airflow_provider_integrations.connectors.servicenow_discovery import (
+    DescribeRefused,
+    Select,
+    describe_tables,
+)
 from airflow_provider_integrations.core.errors import PermanentError
 from airflow_provider_integrations.core.http import RetryPolicy
 from airflow_provider_integrations.core.schema import FieldType
@@ -113,6 +117,15 @@ def test_a_table_the_user_may_not_read_raises_naming_it(sn: ServiceNowConnector)
     with pytest.raises(PermanentError, match="u_payroll_adjustment") as raised:
         list(sn.describe_streams(["u_payroll_adjustment"]))
     assert "may not read" in str(raised.value)
+    described = []
+    with pytest.raises(DescribeRefused) as refused:
+        described.extend(sn.describe_streams(["incident", "u_payroll_adjustment", "problem"]))
+    assert [d.name for d in described] == ["incident", "problem"]
+    assert list(refused.value.failures) == ["u_payroll_adjustment"]
+    assert (
+        "403" in refused.value.failures["u_payroll_adjustment"]
+        or "ACL" in refused.value.failures["u_payroll_adjustment"]
+    )
     with pytest.raises(PermanentError, match="u_no_such_table"):
         list(sn.describe_streams(["u_no_such_table"]))
 
