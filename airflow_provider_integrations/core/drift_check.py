@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import KeysView, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -197,35 +197,31 @@ def backfill_due(stream: Stream, plan: DriftPlan, done: Mapping[str, Any] | None
 class UnknownFields:
     """Counts, per field, the records that carry fields the schema does not declare.
 
-    Records of one stream nearly always carry the same keys, so each record's keys are compared with the
-    previous record's (one C-level set comparison) and the fields it carries beyond the schema are
-    worked out only when they differ.
+    Records of one stream nearly always carry the same keys, so the caller compares each record's keys
+    with the shape it holds (one C-level set comparison, no call) and calls `shape_at(record, index)`
+    only when they differ; a shape's fields count every record from where it began to where the next
+    began, and `counts(total)` closes the last one.
     """
 
     def __init__(self, declared: tuple[str, ...]) -> None:
         self._known = frozenset(declared) | RECORD_MARKERS
-        self._shape: frozenset[str] | None = None
         self._extras: tuple[str, ...] = ()
-        self._run = 0
+        self._since = 0
         self._counts: Counter[str] = Counter()
 
-    def see(self, record: Mapping[str, Any]) -> None:
-        keys: KeysView[str] = record.keys()
-        if keys == self._shape:  # type: ignore[comparison-overlap]  # a keys view equals a set of its keys
-            self._run += 1
-            return
-        self._flush()
-        self._shape = frozenset(keys)
-        self._extras = tuple(sorted(self._shape - self._known))
-        self._run = 1
+    def shape_at(self, record: Mapping[str, Any], index: int) -> frozenset[str]:
+        """Record number `index` has other keys than the records before it: its keys, the new shape."""
+        self._close(index)
+        shape = frozenset(record)
+        self._extras = tuple(sorted(shape - self._known))
+        return shape
 
-    def _flush(self) -> None:
+    def _close(self, index: int) -> None:
         for name in self._extras:
-            self._counts[name] += self._run
-        self._run = 0
+            self._counts[name] += index - self._since
+        self._since = index
 
-    @property
-    def counts(self) -> dict[str, int]:
-        """Records carrying each unknown field, by field name."""
-        self._flush()
+    def counts(self, total: int) -> dict[str, int]:
+        """Records carrying each unknown field, by field name, after `total` records."""
+        self._close(total)
         return dict(sorted(self._counts.items()))

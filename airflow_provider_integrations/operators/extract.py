@@ -238,7 +238,8 @@ class SaaSToS3Operator(BaseOperator):
         span = CursorSpan()
         changes = CursorSpan()
         unknown = UnknownFields(plan.schema.names)
-        see = unknown.see
+        shape: Any = None
+        seen = 0
         validate = plan.schema.validate
         extracted_at = datetime.now(UTC)
         with (
@@ -252,9 +253,10 @@ class SaaSToS3Operator(BaseOperator):
                 part_rows=self.part_rows,
             ) as writer,
         ):
-            for record in connector.read(stream.name, window):
+            for seen, record in enumerate(connector.read(stream.name, window), 1):
                 deleted = bool(record.get("_deleted") or record.get("IsDeleted"))
-                see(record)
+                if record.keys() != shape:
+                    shape = unknown.shape_at(record, seen - 1)
                 try:
                     values = validate(record, deleted=deleted).values
                     changed_at = changed_time(record, values, stream.changed_at)
@@ -300,7 +302,7 @@ class SaaSToS3Operator(BaseOperator):
             rejected_keys=rejected_keys,
             extracted_at=extracted_at.isoformat(),
             schema_changes=list(plan.changes),
-            unknown_fields=unknown.counts,
+            unknown_fields=unknown.counts(seen),
             run={"dag_id": runs.dag_id or "", "run_id": runs.run_id or "", "task_id": runs.task_id or ""},
         )
         manifest_key = f"{key_prefix}/manifest.json"
