@@ -283,3 +283,89 @@ def test_bad_schema_changes_are_refused_naming_the_problem(
 ) -> None:
     response = change(sandbox, body)
     assert response.status_code == 400 and message in response.text
+
+
+def test_relationship_fields_nest_in_rest_and_flatten_in_bulk(api: httpx.Client) -> None:
+    soql = "SELECT Id, Owner.Name, Account.Name, Account.Owner.Email FROM Contact ORDER BY Id LIMIT 20"
+    records = query(api, soql)
+    with_account = next(r for r in records if r["Account"] is not None)
+    owner_id = query(api, f"SELECT OwnerId FROM Contact WHERE Id = '{with_account['Id']}'")[0]["OwnerId"]
+    [owner] = query(api, f"SELECT Name FROM User WHERE Id = '{owner_id}'")
+    assert with_account["Owner"]["Name"] == owner["Name"]
+    assert with_account["Owner"]["attributes"]["type"] == "User"
+    assert with_account["Account"]["Owner"]["Email"].endswith("@example.com")
+    rows = bulk_query(api, f"SELECT Id, Owner.Name FROM Contact WHERE Id <= '{records[-1]['Id']}'")
+    assert [(r["Id"], r["Owner.Name"]) for r in rows] == [(r["Id"], r["Owner"]["Name"]) for r in records]
+    filtered = query(api, f"SELECT Id FROM Contact WHERE Owner.Name = '{owner['Name']}' LIMIT 5")
+    assert with_account["Id"] in {r["Id"] for r in query(api, soql)} and filtered
+    bad = api.get("query", params={"q": "SELECT Owner.Nope FROM Contact"})
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_date_literals_select_by_the_real_clock(sandbox: Any, api: httpx.Client) -> None:
+    verify = ssl.create_default_context(cafile=sandbox.ca_bundle)
+    with httpx.Client(verify=verify, timeout=60) as admin:
+        datasets = admin.get(f"{sandbox.admin_url}/datasets").json()
+        size = datasets["salesforce/Lead"]["size"]
+        try:
+            admin.post(
+                f"{sandbox.admin_url}/datasets/salesforce/Lead/mutate", json={"update": 3}
+            ).raise_for_status()
+            recent = query(api, "SELECT Id FROM Lead WHERE SystemModstamp = LAST_N_DAYS:7")
+            today = query(api, "SELECT Id FROM Lead WHERE SystemModstamp >= TODAY")
+            assert len(recent) == 3 and {r["Id"] for r in today} == {r["Id"] for r in recent}
+            assert query(api, "SELECT Id FROM Lead WHERE CreatedDate = YESTERDAY") == []
+            old = api.get("query", params={"q": "SELECT COUNT() FROM Lead WHERE CreatedDate = LAST_YEAR"})
+            assert old.json()["totalSize"] == size
+        finally:
+            admin.put(f"{sandbox.admin_url}/datasets/salesforce/Lead", json={"size": size}).raise_for_status()
+    for where in ("CreatedDate = LAST_N_DAYS", "Company = TODAY", "CreatedDate = SOMEDAY"):
+        soql = f"SELECT Id FROM Lead WHERE {where}"
+        response = api.get("query", params={"q": soql})
+        assert response.status_code == 400, soql
+
+
+def test_query_pages_shrink_for_wide_selections_and_honour_batch_size(api: httpx.Client) -> None:
+    def first_page(soql: str, batch: int | None = None) -> int:
+        headers = {"Sforce-Query-Options": f"batchSize={batch}"} if batch else {}
+        body = api.get("query", params={"q": soql}, headers=headers).json()
+        assert not body["done"] and body["nextRecordsUrl"]
+        return len(body["records"])
+
+    assert first_page("SELECT Id, Name FROM Account") == 2000
+    assert first_page("SELECT Id, Name FROM Account", 500) == 500
+    assert first_page("SELECT Id, Name FROM Account", 50) == 200
+    fields = [f["name"] for f in describe(api, "Account")["fields"]]
+    assert first_page(f"SELECT {', '.join(fields)} FROM Account") < 2000
+    assert first_page("SELECT Id, Description, Notes__c FROM Account") == 200
+
+
+def test_updated_and_deleted_list_changes_in_a_range(sandbox: Any, api: httpx.Client) -> None:
+    verify = ssl.create_default_context(cafile=sandbox.ca_bundle)
+    with httpx.Client(verify=verify, timeout=60) as admin:
+        size = admin.get(f"{sandbox.admin_url}/datasets").json()["salesforce/Case"]["size"]
+        try:
+            mutate = f"{sandbox.admin_url}/datasets/salesforce/Case/mutate"
+            window = {"start": "2026-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}
+            admin.post(mutate, json={"update": 4}).raise_for_status()
+            changed_ids = api.get("sobjects/Case/updated", params=window).json()
+            admin.post(mutate, json={"delete": 2}).raise_for_status()
+            gone = api.get("sobjects/Case/deleted", params=window).json()
+            still = api.get("sobjects/Case/updated", params=window).json()["ids"]
+        finally:
+            admin.put(f"{sandbox.admin_url}/datasets/salesforce/Case", json={"size": size}).raise_for_status()
+    assert set(changed_ids) == {"ids", "latestDateCovered"} and len(changed_ids["ids"]) == 4
+    assert set(gone) == {"deletedRecords", "earliestDateAvailable", "latestDateCovered"}
+    assert len(gone["deletedRecords"]) == 2 and set(gone["deletedRecords"][0]) == {"id", "deletedDate"}
+    assert not set(still) & {r["id"] for r in gone["deletedRecords"]}
+    old = api.get(
+        "sobjects/Case/updated", params={"start": "2025-01-01T00:00:00Z", "end": "2025-01-01T00:10:00Z"}
+    )
+    assert len(old.json()["ids"]) == 30
+    for params in (
+        {"start": "2025-01-02T00:00:00Z"},
+        {"start": "2025-01-02T00:00:00Z", "end": "2025-01-01T00:00:00Z"},
+    ):
+        assert api.get("sobjects/Case/updated", params=params).status_code == 400
+    refused = api.get("sobjects/RecentlyViewed/updated", params=window)
+    assert refused.json()[0]["errorCode"] == "INVALID_TYPE_FOR_OPERATION"

@@ -7,7 +7,9 @@ Served under the system's prefix (the instance URL is `<saas url>/salesforce`); 
     GET  /services/data[/vNN.N[/limits]]            versions, resources, limits
     GET  /services/data/vNN.N/query?q=SOQL          also queryAll; pages of 2000 via nextRecordsUrl
     GET  /services/data/vNN.N/query/<locator>-<n>   the next page (INVALID_QUERY_LOCATOR once expired)
-    GET  /services/data/vNN.N/sobjects[/<Object>[/describe]]
+    GET  /services/data/vNN.N/sobjects[/<Object>[/describe]]   describeGlobal, describe (salesforce_catalog)
+    GET  .../sobjects/<Object>/updated|deleted?start=&end=    replication: ids changed or deleted in a range
+    POST .../composite/batch                         up to 25 subrequests (describe, query, ...) in one call
     GET|PATCH|DELETE  .../sobjects/<Object>/<Id>    one record; POST .../sobjects/<Object> creates one
     GET|PATCH  .../sobjects/<Object>/<ExtIdField>/<value>                           one record by external id
     POST|PATCH|DELETE .../composite/sobjects, PATCH .../composite/sobjects/<Object>/<ExtIdField>  (<= 200)
@@ -15,8 +17,9 @@ Served under the system's prefix (the instance URL is `<saas url>/salesforce`); 
     POST .../jobs/ingest, PUT .../jobs/ingest/<id>/batches, PATCH .../jobs/ingest/<id>,
     GET  .../jobs/ingest/<id>[/successfulResults|failedResults|unprocessedrecords]  Bulk API 2.0 ingest
 
-Objects: Account (5,000 by default), Contact (10,000), Opportunity (5,000), rendered from the sandbox's
-datasets (admin API resizes and mutates them); see salesforce_schema. Every answer carries
+Objects: Account (5,000 by default), Contact (10,000), Opportunity (5,000) and 30-odd more (see
+salesforce_catalog), rendered from the sandbox's datasets (admin API resizes and mutates them, and changes
+the schema through salesforce_drift). Every answer carries
 `Sforce-Limit-Info: api-usage=<used>/<limit>` (limit: the fault profile's api_budget, else 15,000 a day).
 
 simple-salesforce keeps only the host of an `instance_url`, so point it at this emulator with
@@ -38,6 +41,7 @@ from integrations_sandbox.emulator.systems import salesforce_bulk as bulk
 from integrations_sandbox.emulator.systems import salesforce_catalog as catalog
 from integrations_sandbox.emulator.systems import salesforce_composite as composite
 from integrations_sandbox.emulator.systems import salesforce_drift as drift
+from integrations_sandbox.emulator.systems import salesforce_replication as replication
 from integrations_sandbox.emulator.systems import salesforce_rest as rest
 from integrations_sandbox.emulator.systems.salesforce_auth import (
     CLIENT_ID,
@@ -201,6 +205,8 @@ class Salesforce(System):
             on(rf"{query}/(?P<locator>[A-Za-z0-9]{{15,18}})-(?P<offset>\d+)", "GET", rest.query_more),
             on(rf"{_V}/sobjects", "GET", rest.global_describe),
             on(rf"{sobjects}/describe", "GET", rest.describe),
+            on(rf"{sobjects}/updated", "GET", replication.updated),
+            on(rf"{sobjects}/deleted", "GET", replication.deleted),
             on(sobjects, "GET POST", rest.sobject_info),
             on(rf"{sobjects}/(?P<record_id>[A-Za-z0-9]{{15,18}})", "GET PATCH DELETE", rest.record),
             on(rf"{sobjects}/(?P<field_name>{_NAME})/(?P<value>[^/]+)", "GET PATCH", rest.by_external_id),

@@ -1,5 +1,8 @@
 """A SOQL subset: SELECT fields | COUNT() FROM object [WHERE ...] [ORDER BY ...] [LIMIT n] [OFFSET n].
 
+Fields may be relationship paths (`Owner.Name`, `Account.Owner.Email`); dates and datetimes may be compared
+with date literals (`TODAY`, `LAST_N_DAYS:7`, see salesforce_dates).
+
 WHERE takes =, !=, <>, <, <=, >, >=, IN, NOT IN, LIKE, AND, OR, NOT and parentheses, with literals typed
 as Salesforce types them: strings quoted, datetimes (`2025-01-01T00:00:00Z`) and dates unquoted, numbers,
 true/false/null. A literal of the wrong type for its field is an error, as it is on Salesforce (a quoted
@@ -15,11 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from integrations_sandbox.emulator.systems.salesforce_dates import date_literal
+from integrations_sandbox.emulator.systems.salesforce_describe import is_filterable
 from integrations_sandbox.emulator.systems.salesforce_schema import (
     NUMBER_TYPES,
     TEXT_TYPES,
     SObject,
     find_object,
+    resolve_path,
     to_id18,
     truncate_ms,
 )
@@ -114,6 +120,25 @@ class Not:
 
 
 Cond = Compare | InList | Like | BoolOp | Not
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A date literal's [start, end) range; a comparison with it becomes comparisons with its ends."""
+
+    start: datetime
+    end: datetime
+    as_date: bool
+
+    def condition(self, name: str, op: str) -> Cond:
+        lo: Any = self.start.date() if self.as_date else self.start
+        hi: Any = self.end.date() if self.as_date else self.end
+        if op == "=":
+            return BoolOp("AND", (Compare(name, ">=", lo), Compare(name, "<", hi)))
+        if op == "!=":
+            return BoolOp("OR", (Compare(name, "<", lo), Compare(name, ">=", hi)))
+        return {"<": Compare(name, "<", lo), "<=": Compare(name, "<", hi), ">": Compare(name, ">=", hi),
+                ">=": Compare(name, ">=", lo)}[op]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -275,8 +300,8 @@ class _Parser:
             head, _, bare = text.partition(".")
             if head.lower() != self.obj.name.lower():
                 bare = text
-        found = self.obj.field(bare)
-        if found is None:
+        resolved = resolve_path(self.obj, bare)
+        if resolved is None:
             raise SoqlError(
                 "INVALID_FIELD",
                 self.located(
@@ -286,7 +311,7 @@ class _Parser:
                     "reference your WSDL or the describe call for the appropriate names.",
                 ),
             )
-        return found.name
+        return resolved[0]
 
     def order_by(self) -> tuple[OrderItem, ...]:
         self.expect_word("BY")
@@ -338,6 +363,11 @@ class _Parser:
         if token.kind != "name":
             raise self.unexpected(token)
         name = self.field_name(token.text, token)
+        spec = self.obj.field(name) if self.obj is not None else None
+        if spec is not None and not is_filterable(spec):
+            raise SoqlError(
+                "INVALID_FIELD", self.located(token, f"field '{name}' can not be filtered in a query call")
+            )
         negated = self.accept_word("NOT")
         if self.accept_word("IN"):
             self.expect_op("(")
@@ -346,6 +376,12 @@ class _Parser:
                 self.take()
                 values.append(self.literal(name))
             self.expect_op(")")
+            ranges = [v for v in values if isinstance(v, DateRange)]
+            if ranges:
+                if len(ranges) != len(values):
+                    raise SoqlError("MALFORMED_QUERY", "IN cannot mix date literals and dates")
+                either: Cond = BoolOp("OR", tuple(r.condition(name, "=") for r in ranges))
+                return Not(either) if negated else either
             return InList(name, tuple(values), negated)
         if self.accept_word("LIKE"):
             pattern = self.take()
@@ -359,6 +395,8 @@ class _Parser:
             raise self.unexpected(op)
         value = self.literal(name)
         symbol = "!=" if op.text == "<>" else op.text
+        if isinstance(value, DateRange):
+            return value.condition(name, symbol)
         if value is None and symbol not in ("=", "!="):
             raise SoqlError("MALFORMED_QUERY", f"invalid operator on null: {name} {op.text} null")
         return Compare(name, symbol, value)
@@ -374,8 +412,13 @@ class _Parser:
             return None
         kind = field.type
         if kind in ("date", "datetime") and token.kind == "name":
-            message = f"date literal {token.text} is not supported by this sandbox: use an explicit {kind}"
-            raise SoqlError("MALFORMED_QUERY", self.located(token, message))
+            try:
+                found = date_literal(token.text)
+            except ValueError as error:
+                raise SoqlError("MALFORMED_QUERY", self.located(token, str(error))) from None
+            if found is None:
+                raise self.type_error(token, name, "date" if kind == "date" else "dateTime")
+            return DateRange(*found, as_date=kind == "date")
         if kind == "boolean":
             if not token.is_word("TRUE", "FALSE"):
                 raise self.type_error(token, name, "boolean")
