@@ -217,5 +217,9 @@ def object_describe(obj: SObject, version: str, children: list[dict[str, Any]]) 
             "listviews": f"{base}/listviews",
             "quickActions": f"{base}/quickActions",
             "layouts": f"{base}/describe/layouts",
+            # Salesforce writes these absolute on the org's classic UI host, which the sandbox has not
+            "uiDetailTemplate": "/{ID}",
+            "uiEditTemplate": "/{ID}/e",
+            "uiNewRecord": f"/{obj.key_prefix}/e",
         },
     }
