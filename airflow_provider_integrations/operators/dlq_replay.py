@@ -90,8 +90,9 @@ class DLQReplayOperator(BaseOperator):
     key or the state no longer holds a parked failure for it: a later sync dealt with the key, and
     sending the older record would overwrite newer data. Entries that are not replayed (schema
     rejections at extract: fix the source; model rows refused before sending: fix the model; task
-    failures: clear the task; failed deletions: every sync run sends them again) are reported with the reason and left as they are. Returns the entry
-    ids by outcome and the reasons (XCom); payloads are never logged.
+    failures: clear the task; failed deletions: every sync run sends them again) are reported with the
+    reason and left as they are. Returns the entry ids by outcome and the reasons (XCom); payloads are
+    never logged.
     """
 
     template_fields: Sequence[str] = ("entry_ids", "system", "stream", "status", "since", "limit", "dlq_uri")

@@ -333,4 +333,3 @@ def parked_failures(state: str, keys: int) -> str:
         f"SELECT {quote(StateColumn.SYNC_KEY)}, {quote(StateColumn.FAILED_HASH)} FROM {quote(state)} "
         f"WHERE {quote(StateColumn.FAILED_HASH)} IS NOT NULL AND {quote(StateColumn.SYNC_KEY)} IN ({marks})"
     )
-
