@@ -142,6 +142,7 @@ def stream_description(source: str, entry: Mapping[str, Any]) -> StreamDescripti
         fields=fields,
         primary_key=("id",),
         cursor=("created", "id") if event_object else None,
+        changed_at=None,
         deletes=bool(entry.get("deletes", False)) and event_object not in ENDED_NOT_DELETED,
         options={"event_object": event_object} if event_object else {},
     )

@@ -48,6 +48,8 @@ class StreamDescription:
     `not_extracted` lists the fields the system has that the extract leaves out, each with the reason
     (a compound field read through its components, a binary body, a field the user may not read).
     `options` carries the connector's settings for reading it (the same `options` a catalog entry takes).
+    `changed_at` names the field that says when a version was made: "" for the cursor's timestamp (the
+    default), None where no field does (the connector stamps records itself, as Stripe's event time).
     """
 
     name: str
@@ -60,6 +62,7 @@ class StreamDescription:
     options: Mapping[str, Any] = field(default_factory=dict)
     naive_timestamps: bool = False
     custom: bool = False
+    changed_at: str | None = ""
 
     def field_named(self, name: str) -> FieldDescription | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -69,6 +72,8 @@ class StreamDescription:
         entry: dict[str, Any] = {"source": self.source, "primary_key": list(self.primary_key)}
         if self.cursor:
             entry["cursor"] = list(self.cursor)
+        if self.changed_at != "":
+            entry["changed_at"] = self.changed_at
         entry["deletes"] = self.deletes
         if self.naive_timestamps:
             entry["naive_timestamps"] = "utc"
