@@ -319,12 +319,18 @@ class ServiceNowConnector(Connector):
         return self._select(table, conditions, ("sys_updated_on", "sys_id"), fields)
 
     def _probe(self, table: str) -> None:
-        """One record of `table`: a 403 (the user may not read it) raises a PermanentError naming it."""
+        """A read of `table` that matches no record (every record has a sys_id), so the table's ACL is
+        checked and nothing is served: a 403 (the user may not read it) raises a PermanentError naming it."""
         try:
             self.client.request(
                 "GET",
                 f"{TABLE_API}/{table}",
-                params={"sysparm_limit": 1, "sysparm_fields": "sys_id", "sysparm_no_count": "true"},
+                params={
+                    "sysparm_query": "sys_idISEMPTY",
+                    "sysparm_limit": 1,
+                    "sysparm_fields": "sys_id",
+                    "sysparm_no_count": "true",
+                },
             )
         except PermanentError as error:
             raise PermanentError(

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_integrations.core.drift_check import check_policy
 from airflow_provider_integrations.core.errors import ConfigError, LoadError
 from airflow_provider_integrations.core.records import Manifest, ManifestSchemaChange, PartFile
 from airflow_provider_integrations.core.schema import Field, RecordSchema
@@ -24,7 +25,6 @@ from airflow_provider_integrations.core.sql.identifiers import validate_identifi
 from airflow_provider_integrations.operators.outcomes import task_outcomes
 
 log = logging.getLogger(__name__)
-SCHEMA_POLICIES = ("add", "fail", "ignore")
 HEAD_CONCURRENCY = 16
 
 
@@ -199,8 +199,7 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
         super().__init__(**kwargs)
         if delete_mode not in ("soft", "hard"):
             raise ConfigError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
-        if schema_policy not in SCHEMA_POLICIES:
-            raise ConfigError(f"schema_policy must be one of {SCHEMA_POLICIES}, got {schema_policy!r}")
+        check_policy(schema_policy)
         self.manifest_uri = manifest_uri
         self.target_table = target_table
         self.snowflake_conn_id = snowflake_conn_id

@@ -35,10 +35,11 @@ from airflow_provider_integrations.operators.load import S3ToSnowflakeMergeOpera
 from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator
 from tests.chaos.test_security import SECRETS, leaks
 from tests.connectors.conftest import Admin
+from tests.include_configs import ingest_config
 from tests.operators.conftest import s3_client
 
 ROOT = Path(__file__).resolve().parents[2]
-INGEST = yaml.safe_load((ROOT / "include" / "ingest" / "stripe.yaml").read_text())
+INGEST = ingest_config("stripe")
 SYNCS = yaml.safe_load((ROOT / "include" / "reverse_etl" / "account_scores.yaml").read_text())
 SYNC = SYNCS["syncs"][0]
 
@@ -82,7 +83,7 @@ YAML_CASES: dict[str, tuple[Any, str]] = {
     ),
     "bad schema_policy": (
         {**INGEST, "defaults": {"schema_policy": "yolo"}, "streams": [{"stream": "customers", "table": "T"}]},
-        "stream 'customers': schema_policy must be one of ('add', 'fail', 'ignore'), got 'yolo'",
+        "stream 'customers': schema_policy must be one of ('add', 'ignore', 'fail'), got 'yolo'",
     ),
     "bad freshness_sla": (
         {**INGEST, "streams": [{"stream": "customers", "table": "T", "freshness_sla": "soonish"}]},
@@ -160,7 +161,7 @@ OPERATOR_CASES: dict[str, tuple[Callable[[], Any], str]] = {
         lambda: S3ToSnowflakeMergeOperator(
             task_id="l", manifest_uri="s3://b/m", target_table="T", schema_policy="x"
         ),
-        "schema_policy must be one of ('add', 'fail', 'ignore'), got 'x'",
+        "schema_policy must be one of ('add', 'ignore', 'fail'), got 'x'",
     ),
     "load: manifest not on S3": (
         lambda: S3ToSnowflakeMergeOperator(task_id="l", manifest_uri="/tmp/m.json", target_table="T").execute(
@@ -458,11 +459,12 @@ def test_a_batch_with_every_poison_shape_writes_the_rest(tmp_path: Path) -> None
     assert sorted(table.column("id").to_pylist()) == ["edge", "g0", "g1", "g2", "g3", "g4"]
 
 
-def test_a_stream_whose_declared_types_the_source_breaks_dead_letters_every_record(
+def test_a_stream_whose_declared_types_the_source_contradicts_fails_naming_the_field(
     sandbox: Any, admin: Admin, sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """End to end: a custom stream declares Stripe customers' `created` (Unix seconds) a boolean; the
-    extract completes, lands nothing and dead-letters every record naming field, value and customer."""
+    """End to end: a custom stream declares Stripe customers' `created` (Unix seconds) a boolean. The
+    extract's check against the live description refuses the type before any record is read, naming the
+    field: no record is dead-lettered and nothing is written."""
     conn = admin.connection(sandbox, "stripe")
     stream = {"source": "customers", "primary_key": ["id"], "fields": {"id": "string", "created": "boolean"}}
     conn["extra"]["streams"] = {"customer_emails": stream}
@@ -473,17 +475,10 @@ def test_a_stream_whose_declared_types_the_source_breaks_dead_letters_every_reco
         task_id="e", conn_id="chaos_types", stream="customer_emails", bucket=bucket, aws_conn_id="sandbox_s3",
         mode="full", dlq_uri=str(tmp_path),
     )  # fmt: skip
-    with admin.sized("stripe", "customers", 40):
-        manifest_uri = operator.execute(context())
-    manifest = json.loads(
-        s3_client(sandbox).get_object(Bucket=bucket, Key=manifest_uri.split("/", 3)[3])["Body"].read()
-    )
-    assert (manifest["rows"], manifest["rejected"]) == (0, 40)
-    entries = LocalDLQStore(tmp_path).find(limit=100)
-    assert len(entries) == 40 and {e.record_key for e in entries} == set(manifest["rejected_keys"])
-    for entry in entries:
-        assert entry.message.startswith("created: expected a boolean, got 1"), entry.message
-        assert entry.stream == "customer_emails" and entry.payload and entry.payload["id"] == entry.record_key
+    with admin.sized("stripe", "customers", 40), pytest.raises(AirflowFailException, match="created"):
+        operator.execute(context())
+    assert LocalDLQStore(tmp_path).find(limit=100) == []
+    assert s3_client(sandbox).list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
 # --------------------------------------------------------------------------------------------------

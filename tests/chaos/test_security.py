@@ -41,6 +41,7 @@ from airflow_provider_integrations.operators.freshness import SnowflakeFreshness
 from airflow_provider_integrations.operators.load import S3ToSnowflakeMergeOperator
 from airflow_provider_integrations.operators.reverse_etl import SnowflakeToSaaSOperator, default_state_table
 from tests.connectors.conftest import Admin
+from tests.include_configs import ingest_config
 from tests.operators.conftest import s3_client
 
 Query = Callable[[str], list[tuple[Any, ...]]]
@@ -437,7 +438,7 @@ def test_reverse_etl_checks_templated_names_before_any_connection(
 def test_yaml_dag_configs_refuse_bad_names_at_parse_time(name: str, where: str, tmp_path: Path) -> None:
     path = tmp_path / "dag.yaml"
     if where == "ingest table":
-        config = yaml.safe_load((ROOT / "include" / "ingest" / "stripe.yaml").read_text())
+        config = ingest_config("stripe")
         config["streams"] = [{"stream": "customers", "table": name}]
         build: Callable[[Path], Any] = ingest_dag
     else:

@@ -135,8 +135,9 @@ def test_replication_resources_have_the_recorded_shape(api: httpx.Client) -> Non
 
 
 def test_composite_batch_has_the_documented_shape(api: httpx.Client) -> None:
-    [record] = api.get("query", params={"q": "SELECT Id FROM Account LIMIT 1"}).json()["records"]
-    url = f"v{VERSION}/sobjects/Account/{record['Id']}"
+    # A record of its own: other tests of this sandbox read the generated Accounts.
+    created = api.post("sobjects/Account", json={"Name": "Composite batch conformance"}).json()
+    url = f"v{VERSION}/sobjects/Account/{created['id']}"
     body = {
         "batchRequests": [
             {"method": "PATCH", "url": url, "richInput": {"Name": "NewName"}},

@@ -13,6 +13,7 @@ import yaml
 
 from airflow_provider_integrations.core.errors import ConfigError
 from airflow_provider_integrations.dag_config import ingest_dag, reverse_etl_dag
+from tests.include_configs import ingest_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
@@ -73,7 +74,7 @@ def test_the_reverse_etl_dag_is_scheduled_on_the_ingest_tables_asset() -> None:
     ],
 )
 def test_a_bad_config_names_what_is_wrong(tmp_path: Path, change: dict[str, Any], message: str) -> None:
-    config = yaml.safe_load((ROOT / "include" / "ingest" / "stripe.yaml").read_text())
+    config = ingest_config("stripe")
     if change.get("streams") == "Account":
         config["streams"] = ["Account"]
     else:
