@@ -5,13 +5,18 @@
    database and the DLQ it used are removed, so no run, row or change of an earlier demo is reused.
 1. The sandbox (S3, Snowflake, the five SaaS APIs) comes up under `.sandbox/` with 429s, 5xx answers and
    1% poison records on every system.
-2. Every ingest DAG (dags/ingest_*.py) runs: a full load first; then the sources change records
+2. Each system's catalog is discovered from its own metadata (`catalog discover`, into
+   `.sandbox/catalogs/`) and compared with the catalog the ingest DAGs read (`include/catalogs/`,
+   committed from the same command): streams and fields per system are printed.
+3. Every ingest DAG (dags/ingest_*.py) runs: a full load first; then the sources change records
    (updates, inserts, and deletes where the system reports them, at one shared timestamp) and every
    ingest DAG runs again, incrementally. Runs are dated as a scheduler dates them: each at the moment
    it starts, never ahead of the clock. (Deletes in systems without a delete feed, such as Workday,
-   reach Snowflake with the next full load.)
-3. The reverse-ETL DAG (health scores -> Salesforce Account) runs twice: the second run sends nothing.
-4. A summary table: rows per Snowflake table against what the source holds minus its poison records,
+   reach Snowflake with the next full load.) Before the second round an admin adds a custom field to
+   Salesforce Account: the second round extracts it, adds its column and records the change in
+   `_INTEGRATIONS_SCHEMA_CHANGES`.
+4. The reverse-ETL DAG (health scores -> Salesforce Account) runs twice: the second run sends nothing.
+5. A summary table: rows per Snowflake table against what the source holds minus its poison records,
    duplicates, the changes the second round read, reverse-ETL outcomes, DLQ entries by reason. Exit 0
    only if nothing was lost or duplicated and the second round read every change.
 
@@ -43,6 +48,8 @@ FAULTS = {"seed": 7, "rate_429": 0.03, "rate_5xx": 0.03, "retry_after": 0.05, "p
 SIZES = {"salesforce": 400, "netsuite": 300, "stripe": 300, "workday": 200, "servicenow": 300}
 SYSTEMS = tuple(SIZES)
 CHANGES = {"update": 6, "insert": 3, "same_timestamp": True}
+NEW_FIELD = {"action": "add_field", "object": "Account", "field": "Demo_Tier__c", "type": "string"}
+"""The custom field an admin adds to Salesforce Account between the two rounds."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +126,8 @@ def run_demo(info: Any) -> dict[str, Any]:
         s3.create_bucket(Bucket=bucket)
     migrate()
 
+    phase("discover every system's catalog")
+    catalogs = discover(ingest)
     phase("round 1: every ingest DAG, a full load")
     runs = [run_dag(f"ingest_{system}") for system in SYSTEMS]
     phase("the sources change records")
@@ -129,6 +138,8 @@ def run_demo(info: Any) -> dict[str, Any]:
             deletes = 2 if catalog[stream["stream"]].deletes else 0
             path = f"/datasets/{config['system']}/{stream['stream']}/mutate"
             admin.post(path, json={**CHANGES, "delete": deletes}).raise_for_status()
+    admin.post("/schema/salesforce", json=NEW_FIELD).raise_for_status()
+    print(f"  added the custom field Account.{NEW_FIELD['field']} in Salesforce", flush=True)
     phase("round 2: every ingest DAG again, incrementally")
     second_round = [run_dag(f"ingest_{system}") for system in SYSTEMS]
     runs += second_round
@@ -138,9 +149,67 @@ def run_demo(info: Any) -> dict[str, Any]:
     phase("summary")
     conn = snowflake.connector.connect(**info.snowflake_kwargs())
     try:
-        return summarize(ingest, conn, runs, before, second_round, s3)
+        report = summarize(ingest, conn, runs, before, second_round, s3)
+        report["catalogs"] = catalogs
+        report["new_field"] = new_field_landed(conn)
+        report["ok"] = (
+            report["ok"]
+            and all(c["discovered"] and c["matches_committed"] for c in catalogs.values())
+            and report["new_field"]["rows_with_values"] > 0
+            and report["new_field"]["change_rows"] == 1
+        )
+        return report
     finally:
         conn.close()
+
+
+def discover(ingest: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`catalog discover` for each system into .sandbox/catalogs/, then `catalog diff` of the live
+    system against the committed catalog its ingest DAG reads."""
+    found = {}
+    for config in ingest:
+        system, conn_id = config["system"], config["connections"]["source"]
+        output = SANDBOX / "catalogs" / f"{system}.yaml"
+        discovered = catalog_command(
+            "discover", "--conn-id", conn_id, "-o", str(output), "--skip-inaccessible"
+        )
+        committed = (ROOT / "include" / "ingest" / config["catalog"]).resolve()
+        compared = catalog_command("diff", "--conn-id", conn_id, str(committed), "--skip-inaccessible")
+        print(f"  {discovered[1].splitlines()[-1] if discovered[1] else system}", flush=True)
+        found[system] = {
+            "discovered": discovered[0] == 0,
+            "matches_committed": compared[0] == 0,
+            "summary": discovered[1],
+            "diff": compared[1],
+        }
+        if compared[0] != 0:
+            print(f"  {system}: the live system differs from {committed.name}:\n{compared[1]}", flush=True)
+    return found
+
+
+def catalog_command(*args: str) -> tuple[int, str]:
+    """`python -m airflow_provider_integrations catalog <args>`, in this process: its exit code and output."""
+    import contextlib
+    import io
+
+    from airflow_provider_integrations.cli import main as cli
+
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        code = cli(["catalog", *args])
+    return code, output.getvalue().strip()
+
+
+def new_field_landed(conn: Any) -> dict[str, Any]:
+    """The custom field added between the rounds: its column's values and its schema-change row."""
+    column = NEW_FIELD["field"].upper()
+    cursor = conn.cursor()
+    values = cursor.execute(f'SELECT COUNT("{column}") FROM "SALESFORCE_ACCOUNT"').fetchone()[0]  # noqa: S608
+    changes = cursor.execute(
+        'SELECT COUNT(*) FROM "_INTEGRATIONS_SCHEMA_CHANGES" WHERE "TARGET_TABLE" = %s AND "FIELD" = %s',
+        ("SALESFORCE_ACCOUNT", NEW_FIELD["field"]),
+    ).fetchone()[0]
+    return {"field": f"Account.{NEW_FIELD['field']}", "rows_with_values": values, "change_rows": changes}
 
 
 def migrate() -> None:
@@ -330,6 +399,11 @@ def print_report(report: dict[str, Any]) -> None:
         f"{reverse['delivered']} delivered, {reverse['dead_lettered']} in the DLQ, "
         f"{reverse['pending']} pending; "
         f"the second run sent {reverse['second_run_sent']}"
+    )
+    new = report["new_field"]
+    print(
+        f"\nschema change: {new['field']} added mid-demo landed in SALESFORCE_ACCOUNT with values on "
+        f"{new['rows_with_values']} rows; rows in _INTEGRATIONS_SCHEMA_CHANGES: {new['change_rows']}"
     )
     print("\nDLQ entries by reason:")
     for reason, count in sorted(report["dlq"].items()):
