@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,20 @@ from airflow_provider_integrations.core.sql.identifiers import validate_identifi
 from airflow_provider_integrations.operators.outcomes import task_outcomes
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def transaction(cursor: Any) -> Iterator[None]:
+    """BEGIN, then COMMIT when the block ends, or ROLLBACK and re-raise when anything stops it."""
+    cursor.execute("BEGIN")
+    try:
+        yield
+        cursor.execute("COMMIT")
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+
+
 HEAD_CONCURRENCY = 16
 
 
@@ -256,8 +271,7 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
             cursor.execute(sql.describe_stage(tables.stage))
             stage_url = sql.stage_url(tables.stage, cursor.fetchall())
             files = files_on_stage(manifest, tables.stage, stage_url, folder)
-            cursor.execute("BEGIN")
-            try:
+            with transaction(cursor):
                 loaded = self._copy(cursor, manifest, tables, files, stage_url)
                 cursor.execute(sql.staged_files(tables.staging))
                 check_staged_files(manifest, cursor.fetchall())
@@ -267,10 +281,6 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
                 missing = self._mark_missing(cursor, manifest, tables)
                 self._record_changes(cursor, changes_table, manifest, context)
                 cursor.execute(sql.truncate(tables.staging))
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
         finally:
             conn.close()
         summary = {
@@ -340,13 +350,8 @@ class S3ToSnowflakeMergeOperator(BaseOperator):
             cursor.execute(sql.create_target(self.target_table, schema.fields, manifest.primary_key))
             self._evolve(cursor, self.target_table, schema, manifest.schema_changes)
             changes_table = self._changes_table(cursor, manifest)
-            cursor.execute("BEGIN")
-            try:
+            with transaction(cursor):
                 self._record_changes(cursor, changes_table, manifest, context)
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
         finally:
             conn.close()
 
